@@ -1,0 +1,1 @@
+"""The models side: neuron read-outs f, encoders E and generators G."""

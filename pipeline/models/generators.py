@@ -1,0 +1,76 @@
+"""Built-in generators G: code c -> input x = G(c), for when no pretrained G is wanted.
+
+Each generator has ``code_dim`` (the length of c), ``init_std`` (codes start as
+N(0, init_std^2)) and ``code_bounds`` (``None``: unbounded codes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from pipeline.errors import ConfigError
+
+# Square root of the colour correlation of natural images (Lucid's published ImageNet
+# statistics), used to decorrelate colour channels.
+_COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
+
+
+class PixelGenerator(nn.Module):
+    """Pixels through a sigmoid: ``x = sigmoid(c)`` reshaped to ``shape``; x in [0, 1]."""
+
+    init_std = 1.0
+    code_bounds = None
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        if not shape or any(int(s) <= 0 for s in shape):
+            raise ConfigError(f"PixelGenerator shape must be positive ints, got {shape!r}")
+        self.shape = tuple(int(s) for s in shape)
+        self.code_dim = math.prod(self.shape)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """G(c): map codes ``(n, code_dim)`` to inputs ``(n, *shape)`` in [0, 1]."""
+        return torch.sigmoid(codes).reshape(codes.shape[0], *self.shape)
+
+
+class FourierGenerator(nn.Module):
+    """A Fourier, colour-decorrelated image parameterisation (as in Lucid).
+
+    The code holds the real and imaginary parts of each channel's 2-D spectrum, scaled
+    by ``1 / frequency^decay`` so that low frequencies dominate; the inverse FFT gives
+    decorrelated colour channels, mixed back with the colour correlation matrix and
+    squashed to [0, 1] with a sigmoid.
+    """
+
+    init_std = 0.01
+    code_bounds = None
+
+    def __init__(self, size: int, channels: int = 3, decay: float = 1.0, decorrelate: bool = True):
+        super().__init__()
+        if size < 2 or channels < 1:
+            raise ConfigError(
+                f"FourierGenerator needs size >= 2 and channels >= 1, got {size}, {channels}"
+            )
+        if decorrelate and channels != 3:
+            raise ConfigError("colour decorrelation needs channels=3; pass decorrelate=False")
+        self.size, self.channels, self.decorrelate = size, channels, decorrelate
+        fy = torch.fft.fftfreq(size)[:, None]
+        fx = torch.fft.rfftfreq(size)[None, :]
+        freq = torch.sqrt(fx * fx + fy * fy).clamp(min=1.0 / size)
+        self.register_buffer("scale", (1.0 / freq**decay) * size, persistent=False)
+        color = _COLOR_SQRT / _COLOR_SQRT.norm(dim=0).max()
+        self.register_buffer("color", color, persistent=False)
+        self.spectrum_shape = (channels, size, size // 2 + 1, 2)
+        self.code_dim = math.prod(self.spectrum_shape)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """G(c): map spectra ``(n, code_dim)`` to images ``(n, channels, size, size)``."""
+        spec = codes.reshape(codes.shape[0], *self.spectrum_shape)
+        spec = torch.view_as_complex(spec.contiguous()) * self.scale
+        image = torch.fft.irfft2(spec, s=(self.size, self.size), norm="ortho")
+        if self.decorrelate:
+            image = torch.einsum("nchw,dc->ndhw", image, self.color)
+        return torch.sigmoid(image)

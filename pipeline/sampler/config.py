@@ -1,0 +1,137 @@
+"""Settings of the sampler and the description of one sampling problem."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from pipeline.errors import ConfigError
+
+METHODS = ("fast", "joint", "multistart", "langevin")
+DIVERSITY = ("encoder", "code", "none")
+
+
+@dataclass
+class SamplerConfig:
+    """Every knob of the sampler, with defaults that work across models.
+
+    Seed phase (augmented Lagrangian): ``lr`` (Adam step on codes), ``steps_per_outer``
+    gradient steps per outer iteration, ``mu0`` and ``mu_growth`` for the penalty
+    weight mu, ``seed_shrink`` (seeds aim at this middle fraction of the band),
+    ``max_seed_steps``. Fast sampling phase: one gradient step per iteration of size
+    ``step_size`` per chain, grown by ``step_grow`` on success and cut by
+    ``step_shrink`` (back towards the last feasible point) on failure when
+    ``adaptive``; ``noise`` (random move relative to the step); ``margin`` (acceptance
+    guard from each band edge, fraction of the width); ``spacing`` (minimum E-distance
+    between accepted samples, fraction of the seeds' mean pairwise distance);
+    ``sample_shrink`` (slack box of the frozen Lagrangian, middle fraction of the band).
+    """
+
+    k: int = 10
+    method: str = "fast"
+    diversity: str = "encoder"
+    diversity_weight: float = 1.0
+    lr: float = 0.05
+    steps_per_outer: int = 100
+    max_seed_steps: int = 2000
+    mu0: float = 10.0
+    mu_growth: float = 10.0
+    mu_max: float = 1e6
+    seed_shrink: float = 0.5
+    sample_shrink: float = 0.8
+    margin: float = 0.02
+    step_size: float = 0.05
+    adaptive: bool = True
+    step_grow: float = 1.5
+    step_shrink: float = 0.5
+    noise: float = 0.5
+    spacing: float = 0.1
+    max_sample_steps: int | None = None
+    quantize: bool = False
+    init_std: float | None = None
+    same_init: bool = False
+    am_steps: int = 200
+    langevin_prior: float = 1.0
+    langevin_noise: float = 0.05
+    verify_batch: int = 256
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.diversity not in DIVERSITY:
+            raise ConfigError(f"diversity must be one of {DIVERSITY}, got {self.diversity!r}")
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ConfigError(f"k (chains) must be a positive int, got {self.k!r}")
+        for name in ("seed_shrink", "sample_shrink"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise ConfigError(f"{name} must be in (0, 1], got {value}")
+        if not 0 <= self.margin < 0.5:
+            raise ConfigError(f"margin must be in [0, 0.5), got {self.margin}")
+        for name in ("lr", "step_size", "mu0", "steps_per_outer", "max_seed_steps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> SamplerConfig:
+        """The fast sampler as the paper describes it: fixed step, every feasible position
+        taken, no margin, spacing, noise or return to the last feasible point."""
+        literal = dict(adaptive=False, noise=0.0, spacing=0.0, margin=0.0, sample_shrink=1.0)
+        return cls(**{**literal, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the settings (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SamplerConfig:
+        """Build from a dict; unknown keys raise :class:`ConfigError` naming the valid ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown sampler settings {unknown}; valid: {sorted(known)}")
+        return cls(**values)
+
+
+Constraint = tuple[Callable[[torch.Tensor], torch.Tensor], float, float]
+
+
+@dataclass
+class Problem:
+    """One sampling job: ``n`` samples inside every band ``(f_j, lo_j, hi_j)``, from ``seed``."""
+
+    constraints: Sequence[Constraint]
+    n: int
+    seed: int = 0
+    name: str | None = None
+    bands: list[tuple[float, float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.constraints:
+            raise ConfigError("a problem needs at least one constraint (f, lo, hi)")
+        bands = []
+        for i, item in enumerate(self.constraints):
+            if not (isinstance(item, (tuple, list)) and len(item) == 3 and callable(item[0])):
+                raise ConfigError(f"constraint {i} must be a tuple (f, lo, hi) with f callable")
+            lo, hi = item[1], item[2]
+            if lo is None or hi is None:
+                raise ConfigError(f"constraint {i}: both bounds are required, got [{lo}, {hi}]")
+            lo, hi = float(lo), float(hi)
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise ConfigError(
+                    f"constraint {i}: bounds must be finite numbers, got [{lo}, {hi}]; "
+                    "for an open band use the neuron's observed range as the far bound"
+                )
+            if lo >= hi:
+                raise ConfigError(
+                    f"constraint {i}: lo must be below hi, got [{lo}, {hi}]; swap them"
+                )
+            bands.append((lo, hi))
+        self.bands = bands
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
+            raise ConfigError(f"n must be a positive int, got {self.n!r}")

@@ -1,0 +1,123 @@
+"""The fast sampling phase (paper sections 3.3-3.4, eq. 6 and 10), with remedies.
+
+Starting from the seeds with the seed phase's lambda* and mu* frozen, every iteration
+takes ONE gradient step of L_sample = -gamma [D_within(C) + D_cross(C, A)] + penalty,
+where A is every sample accepted so far (the cross term in O(K) form), and every chain
+whose position is inside every band yields a sample and becomes that chain's anchor.
+
+Remedies for the paper's weaknesses (edge-hugging, near-duplicates), all optional
+(``SamplerConfig.paper()`` turns them off):
+- acceptance only ``margin`` band widths inside each edge, and the frozen Lagrangian's
+  slack box is the middle ``sample_shrink`` of the band, so chains are pulled inwards;
+- a step size per chain: grown on success, halved on failure, when the chain also
+  returns halfway to its last feasible point;
+- a random component in each move (``noise``), which spreads chains inside the band;
+- a minimum spacing in E-space between accepted samples.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pipeline.sampler.diversity import mean_pairwise_distance
+from pipeline.sampler.job import Job, Phase
+from pipeline.sampler.lagrangian import AugmentedLagrangian, in_band
+
+MAX_STEP_GROWTH = 20.0
+
+
+def unit_rms(grad: torch.Tensor) -> torch.Tensor:
+    """Scale each row to unit root-mean-square (rows of zeros stay zero)."""
+    rms = grad.pow(2).mean(dim=1, keepdim=True).sqrt()
+    return grad / rms.clamp(min=1e-20)
+
+
+class FastPhase:
+    """Chains that walk the feasible region, yielding a sample at every feasible stop."""
+
+    def __init__(
+        self,
+        job: Job,
+        seeds: torch.Tensor,
+        anchored: torch.Tensor,
+        seed_lagrangian: AugmentedLagrangian,
+    ) -> None:
+        cfg = job.config
+        self.job = job
+        self.codes = seeds.clone()
+        self.anchor = seeds.clone()
+        self.anchored = anchored.clone()
+        self.lagrangian = seed_lagrangian.frozen(job.lo, job.hi, cfg.sample_shrink)
+        self.step = torch.full((seeds.shape[0],), cfg.step_size, device=seeds.device)
+        assert job.accepted is not None
+        self.spacing = cfg.spacing * mean_pairwise_distance(job.accepted.feats)
+        self.budget = cfg.max_sample_steps or 20 * -(-job.problem.n // seeds.shape[0]) + 200
+
+    def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """-gamma [D_within + D_cross to accepted samples] (normalised) + frozen penalty."""
+        job = self.job
+        value = -job.within_term(codes, feats) + self.lagrangian.penalty(acts)
+        if job.config.diversity != "none" and job.accepted is not None and len(job.accepted):
+            points, scale = job.diversity(codes, feats)
+            cross = job.accepted.cross(points) / (points.shape[0] * len(job.accepted) * scale)
+            value = value - job.config.diversity_weight * cross
+        return value
+
+    def advance(
+        self, grad: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor, inputs: torch.Tensor
+    ) -> Phase | None:
+        """Accept feasible, well-spaced chains; stop at n samples or budget; else move."""
+        job, cfg = self.job, self.job.config
+        inside = in_band(acts, job.lo, job.hi, cfg.margin)
+        points = self.codes if cfg.diversity == "code" else feats
+        accept = self._spaced(inside, points)
+        rows = accept.nonzero().flatten()
+        need = job.problem.n - len(job.collector)
+        rows = rows[:need]
+        job.counts["tried"] += int(self.codes.shape[0])
+        job.collector.add(
+            self.codes[rows], inputs[rows], "sample", job.counts["sample_steps"], rows
+        )
+        assert job.accepted is not None
+        job.accepted.add(points[rows])
+        self.anchor[rows] = self.codes[rows]
+        self.anchored[rows] = True
+        if len(job.collector) >= job.problem.n or job.counts["sample_steps"] >= self.budget:
+            job.finish("done")
+            return None
+        moving = torch.ones_like(inside)
+        if cfg.adaptive:
+            back = ~inside & self.anchored
+            self.step = torch.where(inside, self.step * cfg.step_grow, self.step)
+            self.step = torch.where(back, self.step * cfg.step_shrink, self.step)
+            self.step = self.step.clamp(max=cfg.step_size * MAX_STEP_GROWTH)
+            halfway = self.anchor + 0.5 * (self.codes - self.anchor)
+            self.codes = torch.where(back[:, None], halfway, self.codes)
+            moving = ~back
+        self.move(grad, moving)
+        return self
+
+    def move(self, grad: torch.Tensor, moving: torch.Tensor) -> None:
+        """One step of each moving chain along -grad (unit RMS), plus noise; count it."""
+        job, cfg = self.job, self.job.config
+        direction = unit_rms(grad)
+        if cfg.noise:
+            direction = direction + cfg.noise * job.randn(*grad.shape)
+        stepped = job.project(self.codes - self.step[:, None] * direction)
+        self.codes = torch.where(moving[:, None], stepped, self.codes)
+        job.counts["sample_steps"] += 1
+
+    def _spaced(self, inside: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """Among in-band chains, those at least ``spacing`` from every accepted sample and
+        from each other (greedy, in chain order)."""
+        if self.spacing <= 0:
+            return inside
+        assert self.job.accepted is not None
+        ok = inside & (self.job.accepted.nearest(points) >= self.spacing)
+        chosen: list[int] = []
+        for i in ok.nonzero().flatten().tolist():
+            if all(float((points[i] - points[j]).norm()) >= self.spacing for j in chosen):
+                chosen.append(i)
+        mask = torch.zeros_like(inside)
+        mask[chosen] = True
+        return mask

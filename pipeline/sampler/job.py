@@ -1,0 +1,106 @@
+"""The state of one sampling job as it moves through its phases."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import torch
+
+from pipeline.sampler.config import Problem, SamplerConfig
+from pipeline.sampler.diversity import AcceptedSet, within
+from pipeline.sampler.lagrangian import violation
+from pipeline.sampler.sampleset import Collector
+
+
+class Phase(Protocol):
+    """One stage of a job: it owns the chains' codes and moves them once per iteration."""
+
+    codes: torch.Tensor
+
+    def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """The objective this phase minimises at ``codes`` (a scalar)."""
+
+    def advance(
+        self, grad: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor, inputs: torch.Tensor
+    ) -> Phase | None:
+        """Accept samples at the evaluated codes, move, and return the next phase (None: done)."""
+
+
+class Job:
+    """Everything one problem needs between iterations: random stream, bands, samples."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        config: SamplerConfig,
+        device: torch.device,
+        code_dim: int,
+        init_std: float,
+        code_bounds: tuple[float, float] | None,
+    ) -> None:
+        self.problem, self.config, self.device = problem, config, device
+        self.code_dim, self.init_std, self.code_bounds = code_dim, init_std, code_bounds
+        self.rng = torch.Generator().manual_seed(int(problem.seed))
+        bands = torch.tensor(problem.bands, dtype=torch.float32, device=device)
+        self.lo, self.hi = bands[:, 0], bands[:, 1]
+        self.width = self.hi - self.lo
+        self.collector = Collector()
+        self.accepted: AcceptedSet | None = None
+        self.counts = {"seed_steps": 0, "sample_steps": 0, "outer_iterations": 0, "tried": 0}
+        self.multipliers: dict[str, float] = {}
+        self.best_violation = float("inf")
+        self.best_acts: list[float] | None = None
+        self.feature_scale: float | None = None
+        self.status = "running"
+        self.started = time.perf_counter()
+        self.wall_seconds = 0.0
+        self.phase: Phase | None = None
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        """Standard normal draws from this job's own stream (the same on every device)."""
+        return torch.randn(*shape, generator=self.rng).to(self.device)
+
+    def init_codes(self, chains: int) -> torch.Tensor:
+        """Initial codes ~ N(0, init_std^2); one shared draw when ``same_init``."""
+        if self.config.same_init:
+            codes = self.randn(1, self.code_dim).expand(chains, -1).clone()
+        else:
+            codes = self.randn(chains, self.code_dim)
+        return self.project(codes * self.init_std)
+
+    def project(self, codes: torch.Tensor) -> torch.Tensor:
+        """Clip codes into the generator's code bounds, if it has any."""
+        if self.code_bounds is None:
+            return codes
+        return codes.clamp(*self.code_bounds)
+
+    def diversity(
+        self, codes: torch.Tensor, feats: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The points diversity is measured on (E-features, codes, or none) and their scale."""
+        points = codes if self.config.diversity == "code" else feats
+        if self.feature_scale is None:
+            self.feature_scale = float((points.detach() ** 2).sum(dim=1).mean()) + 1e-12
+        return points, torch.tensor(self.feature_scale, device=points.device)
+
+    def within_term(self, codes: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """gamma * D(C) / (K^2 scale): the normalised diversity among the K chains."""
+        if self.config.diversity == "none":
+            return codes.new_zeros(())
+        points, scale = self.diversity(codes, feats)
+        k = points.shape[0]
+        return self.config.diversity_weight * within(points) / (k * k * scale)
+
+    def track_best(self, acts: torch.Tensor) -> None:
+        """Remember the activations closest to the band (reported if it is never reached)."""
+        gap = violation(acts, self.lo, self.hi)
+        i = int(gap.argmin())
+        if float(gap[i]) < self.best_violation:
+            self.best_violation = float(gap[i])
+            self.best_acts = acts[i].tolist()
+
+    def finish(self, status: str) -> None:
+        """Mark the job finished with ``status`` (done or infeasible) and stop its clock."""
+        self.status = status
+        self.wall_seconds = time.perf_counter() - self.started

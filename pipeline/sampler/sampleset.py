@@ -1,0 +1,82 @@
+"""The result of a sampling job and the collector that builds it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class SampleSet:
+    """Samples of an inverse set: ``inputs = G(codes)``, verified activations and stats.
+
+    ``activations`` has one column per constraint and comes from re-evaluating the
+    stored ``inputs`` after sampling; ``in_band`` says which rows lie inside every band
+    (all of them for the inverse-set methods; baselines keep their misses). ``features``
+    are E of the stored inputs. ``phase`` says where a sample came from (``seed``,
+    ``sample``, ``joint``, ``multistart``, ``langevin``), ``step`` the iteration of
+    that phase and ``chain`` the chain. ``feasible`` is False when the band could not be
+    reached within the budget; then ``stats["best_activations"]`` holds the closest
+    activations reached.
+    """
+
+    codes: torch.Tensor
+    inputs: torch.Tensor
+    activations: torch.Tensor
+    features: torch.Tensor
+    phase: list[str]
+    step: torch.Tensor
+    chain: torch.Tensor
+    in_band: torch.Tensor
+    bands: list[tuple[float, float]]
+    feasible: bool
+    stats: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+
+    def __len__(self) -> int:
+        return self.codes.shape[0]
+
+    def __repr__(self) -> str:
+        keys = ("seed_steps", "sample_steps", "feasibility", "redundancy", "edge_share")
+        shown = ", ".join(f"{k}={self.stats.get(k)}" for k in keys if k in self.stats)
+        return f"SampleSet(n={len(self)}, bands={self.bands}, feasible={self.feasible}, {shown})"
+
+
+class Collector:
+    """Accumulates accepted samples (on the CPU) until the job is finished."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list] = {k: [] for k in ("codes", "inputs", "phase", "step", "chain")}
+
+    def __len__(self) -> int:
+        return sum(t.shape[0] for t in self.rows["codes"])
+
+    def add(
+        self, codes: torch.Tensor, inputs: torch.Tensor, phase: str, step: int, chains: torch.Tensor
+    ) -> None:
+        """Record accepted rows: their codes, stored inputs, phase, step and chain indices."""
+        if codes.shape[0] == 0:
+            return
+        self.rows["codes"].append(codes.detach().cpu().float())
+        self.rows["inputs"].append(inputs.detach().cpu().float())
+        self.rows["phase"].extend([phase] * codes.shape[0])
+        self.rows["step"].append(torch.full((codes.shape[0],), step, dtype=torch.long))
+        self.rows["chain"].append(chains.detach().cpu().long())
+
+    def tensors(self, limit: int, code_dim: int, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        """The first ``limit`` rows as tensors (empty tensors of the right shape if none)."""
+        if not self.rows["codes"]:
+            return {
+                "codes": torch.zeros(0, code_dim),
+                "inputs": torch.zeros(0, *input_shape),
+                "phase": [],
+                "step": torch.zeros(0, dtype=torch.long),
+                "chain": torch.zeros(0, dtype=torch.long),
+            }
+        out: dict[str, Any] = {
+            k: torch.cat(self.rows[k])[:limit] for k in ("codes", "inputs", "step", "chain")
+        }
+        out["phase"] = self.rows["phase"][:limit]
+        return out

@@ -1,0 +1,93 @@
+"""The seed phase: K chains optimised by the augmented Lagrangian until all are in band.
+
+Minimises over codes C (K x d) the Lagrangian of the paper's eq. (5) with two-sided
+bands: L = -gamma D(C) / (K^2 scale) - sum lambda c + (mu/2) sum c^2 (see
+:mod:`pipeline.sampler.lagrangian`), with Adam steps on C, the multipliers updated
+every ``steps_per_outer`` steps, and a stop as soon as every chain lies inside the
+true band. The slack box is the middle ``seed_shrink`` of the band, so the seeds land
+well inside it. With K = n this is the paper's joint problem (eq. 15).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pipeline.sampler.diversity import AcceptedSet
+from pipeline.sampler.fast import FastPhase
+from pipeline.sampler.job import Job, Phase
+from pipeline.sampler.lagrangian import AugmentedLagrangian, in_band
+
+
+class Adam:
+    """Adam on a tensor of codes; rows are independent chains."""
+
+    def __init__(self, like: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999)):
+        self.lr, self.betas, self.t = lr, betas, 0
+        self.m, self.v = torch.zeros_like(like), torch.zeros_like(like)
+
+    def step(self, codes: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """One Adam step from ``codes`` along ``-grad``."""
+        b1, b2 = self.betas
+        self.t += 1
+        self.m.mul_(b1).add_(grad, alpha=1 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        m_hat = self.m / (1 - b1**self.t)
+        v_hat = self.v / (1 - b2**self.t)
+        return codes - self.lr * m_hat / (v_hat.sqrt() + 1e-8)
+
+
+class SeedPhase:
+    """Augmented-Lagrangian seeding of ``chains`` codes; ``label`` names their samples."""
+
+    def __init__(self, job: Job, chains: int, label: str = "seed") -> None:
+        cfg = job.config
+        self.job, self.label = job, label
+        self.codes = job.init_codes(chains)
+        self.lagrangian = AugmentedLagrangian(job.lo, job.hi, chains, cfg.seed_shrink, cfg.mu0)
+        self.adam = Adam(self.codes, cfg.lr)
+
+    def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """-gamma D / (K^2 scale) + penalty."""
+        return -self.job.within_term(codes, feats) + self.lagrangian.penalty(acts)
+
+    def advance(
+        self, grad: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor, inputs: torch.Tensor
+    ) -> Phase | None:
+        """Stop when every chain is in band (or the budget is spent), else take one step."""
+        job, cfg = self.job, self.job.config
+        job.track_best(acts)
+        inside = in_band(acts, job.lo, job.hi, cfg.margin)
+        steps = job.counts["seed_steps"]
+        if bool(inside.all()) or steps >= cfg.max_seed_steps:
+            return self._finish(inside, grad, feats, inputs)
+        if steps and steps % cfg.steps_per_outer == 0:
+            self.lagrangian.update(acts, cfg.mu_growth, cfg.mu_max)
+            job.counts["outer_iterations"] += 1
+        self.codes = job.project(self.adam.step(self.codes, grad))
+        job.counts["seed_steps"] += 1
+        return self
+
+    def _finish(
+        self, inside: torch.Tensor, grad: torch.Tensor, feats: torch.Tensor, inputs: torch.Tensor
+    ) -> Phase | None:
+        job = self.job
+        job.multipliers = {
+            "mu": self.lagrangian.mu,
+            "lambda_mean": float(self.lagrangian.lam.mean()),
+        }
+        if not bool(inside.any()):
+            job.finish("infeasible")
+            return None
+        rows = inside.nonzero().flatten()
+        job.collector.add(
+            self.codes[rows], inputs[rows], self.label, job.counts["seed_steps"], rows
+        )
+        if job.config.method != "fast" or len(job.collector) >= job.problem.n:
+            job.finish("done")
+            return None
+        points = feats if job.config.diversity != "code" else self.codes
+        job.accepted = AcceptedSet(points.shape[1], points.device)
+        job.accepted.add(points[rows])
+        fast = FastPhase(job, self.codes, inside, self.lagrangian)
+        fast.move(grad, moving=torch.ones_like(inside))
+        return fast

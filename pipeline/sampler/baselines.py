@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from pipeline.sampler.fast import unit_rms
-from pipeline.sampler.job import Job, Phase
+from pipeline.sampler.job import Job, Phase, View
 from pipeline.sampler.seeds import Adam
 
 
@@ -28,6 +28,8 @@ def _drive(job: Job, acts: torch.Tensor) -> torch.Tensor:
 class MultiStart:
     """Activation maximisation from ``n`` independent random starts."""
 
+    wants_normals = False
+
     def __init__(self, job: Job) -> None:
         self.job = job
         self.codes = job.init_codes(job.problem.n)
@@ -37,25 +39,25 @@ class MultiStart:
         """Minus the width-normalised activations."""
         return _drive(self.job, acts)
 
-    def advance(
-        self, grad: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor, inputs: torch.Tensor
-    ) -> Phase | None:
+    def advance(self, view: View) -> Phase | None:
         """Step until ``am_steps``; then every chain's image is a sample."""
         job = self.job
         steps = job.counts["sample_steps"]
         if steps >= job.config.am_steps:
             job.collector.add(
-                self.codes, inputs, "multistart", steps, torch.arange(self.codes.shape[0])
+                self.codes, view.inputs, "multistart", steps, torch.arange(self.codes.shape[0])
             )
             job.finish("done")
             return None
-        self.codes = job.project(self.adam.step(self.codes, grad))
+        self.codes = job.project(self.adam.step(self.codes, view.grad))
         job.counts["sample_steps"] += 1
         return self
 
 
 class Langevin:
     """PPGN-style Langevin chains that keep positions above the band's lower edge."""
+
+    wants_normals = False
 
     def __init__(self, job: Job) -> None:
         self.job = job
@@ -66,17 +68,15 @@ class Langevin:
         """Minus the width-normalised activations (the prior enters in the move)."""
         return _drive(self.job, acts)
 
-    def advance(
-        self, grad: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor, inputs: torch.Tensor
-    ) -> Phase | None:
+    def advance(self, view: View) -> Phase | None:
         """Keep chains above threshold, then c <- c - eta g - eta prior c / s + noise s xi."""
         job, cfg = self.job, self.job.config
-        job.track_best(acts)
-        above = (acts >= job.lo).all(dim=1)
+        job.track_best(view.acts)
+        above = (view.acts >= job.lo).all(dim=1)
         rows = above.nonzero().flatten()[: job.problem.n - len(job.collector)]
         job.counts["tried"] += int(self.codes.shape[0])
         job.collector.add(
-            self.codes[rows], inputs[rows], "langevin", job.counts["sample_steps"], rows
+            self.codes[rows], view.inputs[rows], "langevin", job.counts["sample_steps"], rows
         )
         if len(job.collector) >= job.problem.n or job.counts["sample_steps"] >= self.budget:
             job.finish("done" if len(job.collector) else "infeasible")
@@ -84,6 +84,6 @@ class Langevin:
         std = job.init_std
         prior = cfg.langevin_prior * self.codes / std
         noise = cfg.langevin_noise * std * job.randn(*self.codes.shape)
-        self.codes = job.project(self.codes - cfg.step_size * (unit_rms(grad) + prior) + noise)
+        self.codes = job.project(self.codes - cfg.step_size * (unit_rms(view.grad) + prior) + noise)
         job.counts["sample_steps"] += 1
         return self

@@ -26,7 +26,8 @@ class SamplerConfig:
     ``max_seed_steps``. Fast sampling phase: one gradient step per iteration of size
     ``step_size`` per chain, grown by ``step_grow`` on success and cut by
     ``step_shrink`` (back towards the last feasible point) on failure when
-    ``adaptive``; ``noise`` (random move relative to the step); ``margin`` (acceptance
+    ``adaptive``; ``noise`` (random move relative to the step, projected off the constraint
+    normals when ``tangent``); ``margin`` (acceptance
     guard from each band edge, fraction of the width); ``spacing`` (minimum E-distance
     between accepted samples, fraction of the seeds' mean pairwise distance);
     ``sample_shrink`` (slack box of the frozen Lagrangian, middle fraction of the band).
@@ -49,7 +50,8 @@ class SamplerConfig:
     adaptive: bool = True
     step_grow: float = 1.5
     step_shrink: float = 0.5
-    noise: float = 0.5
+    noise: float = 2.0
+    tangent: bool = True
     spacing: float = 0.1
     max_sample_steps: int | None = None
     quantize: bool = False

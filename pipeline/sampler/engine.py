@@ -20,7 +20,7 @@ from pipeline.models.readout import Readout
 from pipeline.models.transforms import RandomTransforms
 from pipeline.sampler.baselines import Langevin, MultiStart
 from pipeline.sampler.config import Problem, SamplerConfig
-from pipeline.sampler.job import Job, Phase
+from pipeline.sampler.job import Job, Phase, View
 from pipeline.sampler.sampleset import SampleSet
 from pipeline.sampler.seeds import SeedPhase
 from pipeline.sampler.verify import finalize
@@ -83,55 +83,90 @@ def iter_problems(
     wanted = sum(p.n for p in problems)
     generator.eval()
     while active:
-        batch = [jobs[i] for i in active]
-        sizes = [job.phase.codes.shape[0] for job in batch]
-        codes = torch.cat([job.phase.codes for job in batch]).detach().requires_grad_(True)
-        x = generator(codes)
-        stored = quantize(x) if config.quantize else x
-        seen = stored
-        if transform is not None:
-            pieces = stored.split(sizes)
-            seen = torch.cat(
-                [transform(piece, job.rng) for piece, job in zip(pieces, batch, strict=True)]
-            )
-        acts_all, feats_all = readout(seen)
-        if feats_all is None:
-            feats_all = seen.flatten(1)
-        losses, parts = [], []
-        for job, sl, rows in zip(
-            batch, [columns[i] for i in active], _row_slices(sizes), strict=True
-        ):
-            acts, feats = acts_all[rows, sl], feats_all[rows]
-            losses.append(job.phase.loss(codes[rows], acts, feats))
-            parts.append((acts, feats))
-        total = torch.stack(losses).sum()
-        grad = (
-            torch.autograd.grad(total, codes, allow_unused=True)[0] if total.requires_grad else None
-        )
-        if grad is None:
-            grad = torch.zeros_like(codes)
-        if transform is not None:
-            with torch.no_grad():
-                acts_all, feats_all = readout(stored)
-                feats_all = stored.flatten(1) if feats_all is None else feats_all
-            parts = [
-                (acts_all[rows, columns[i]], feats_all[rows])
-                for i, rows in zip(active, _row_slices(sizes), strict=True)
-            ]
+        batch = [(jobs[i], columns[i]) for i in active]
+        views = _iterate(generator, readout, batch, config.quantize, transform)
         still = []
-        for i, job, rows, (acts, feats) in zip(
-            active, batch, _row_slices(sizes), parts, strict=True
-        ):
-            job.phase = job.phase.advance(
-                grad[rows], acts.detach(), feats.detach(), stored[rows].detach()
-            )
+        for i, (job, cols), view in zip(active, batch, views, strict=True):
+            job.phase = job.phase.advance(view)
             if job.phase is None:
-                yield i, finalize(job, readout, [columns[i]][0], tuple(stored.shape[1:]))
+                yield i, finalize(job, readout, cols, tuple(view.inputs.shape[1:]))
             else:
                 still.append(i)
         active = still
         if progress is not None:
-            progress(sum(len(jobs[i].collector) for i in range(len(jobs))), wanted)
+            progress(sum(len(job.collector) for job in jobs), wanted)
+
+
+def _iterate(
+    generator: nn.Module,
+    readout: Readout,
+    batch: list[tuple[Job, slice]],
+    quantise: bool,
+    transform: RandomTransforms | None,
+) -> list[View]:
+    """One forward and backward over the chains of every job in ``batch``."""
+    sizes = [job.phase.codes.shape[0] for job, _ in batch]
+    rows = _row_slices(sizes)
+    codes = torch.cat([job.phase.codes for job, _ in batch]).detach().requires_grad_(True)
+    stored = generator(codes)
+    if quantise:
+        stored = quantize(stored)
+    seen = stored
+    if transform is not None:
+        pieces = stored.split(sizes)
+        seen = torch.cat([transform(x, job.rng) for x, (job, _) in zip(pieces, batch, strict=True)])
+    acts_all, feats_all = readout(seen)
+    feats_all = seen.flatten(1) if feats_all is None else feats_all
+    losses = [
+        job.phase.loss(codes[r], acts_all[r, cols], feats_all[r])
+        for (job, cols), r in zip(batch, rows, strict=True)
+    ]
+    grads = _gradients(codes, torch.stack(losses).sum(), acts_all, batch, rows)
+    if transform is not None:
+        with torch.no_grad():
+            acts_all, feats_all = readout(stored)
+            feats_all = stored.flatten(1) if feats_all is None else feats_all
+    return [
+        View(
+            grad=grads[0][r],
+            normals=[g[r] for g in grads[1 : 1 + len(job.problem.bands)]]
+            if job.phase.wants_normals
+            else [],
+            acts=acts_all[r, cols].detach(),
+            feats=feats_all[r].detach(),
+            inputs=stored[r].detach(),
+        )
+        for (job, cols), r in zip(batch, rows, strict=True)
+    ]
+
+
+def _gradients(
+    codes: torch.Tensor,
+    total: torch.Tensor,
+    acts: torch.Tensor,
+    batch: list[tuple[Job, slice]],
+    rows: list[slice],
+) -> list[torch.Tensor]:
+    """d total / d codes, then d f_j / d codes per constraint j for jobs that want normals."""
+    normal_jobs = [
+        (job, cols, r)
+        for (job, cols), r in zip(batch, rows, strict=True)
+        if job.phase.wants_normals
+    ]
+    count = max((len(job.problem.bands) for job, _, _ in normal_jobs), default=0)
+    outputs = [total] + [
+        sum(acts[r, cols][:, j].sum() for job, cols, r in normal_jobs if j < len(job.problem.bands))
+        for j in range(count)
+    ]
+    grads = []
+    for i, out in enumerate(outputs):
+        if not isinstance(out, torch.Tensor) or not out.requires_grad:
+            grads.append(torch.zeros_like(codes))
+            continue
+        keep = i < len(outputs) - 1
+        grad = torch.autograd.grad(out, codes, retain_graph=keep, allow_unused=True)[0]
+        grads.append(torch.zeros_like(codes) if grad is None else grad)
+    return grads
 
 
 def _row_slices(sizes: Sequence[int]) -> list[slice]:

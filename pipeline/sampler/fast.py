@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from pipeline.sampler.diversity import mean_pairwise_distance
-from pipeline.sampler.job import Job, Phase
+from pipeline.sampler.job import Job, Phase, View
 from pipeline.sampler.lagrangian import AugmentedLagrangian, in_band
 
 MAX_STEP_GROWTH = 20.0
@@ -50,7 +50,8 @@ class FastPhase:
         self.lagrangian = seed_lagrangian.frozen(job.lo, job.hi, cfg.sample_shrink)
         self.step = torch.full((seeds.shape[0],), cfg.step_size, device=seeds.device)
         assert job.accepted is not None
-        self.spacing = cfg.spacing * mean_pairwise_distance(job.accepted.feats)
+        self.spacing = cfg.spacing * spread(job.accepted.feats)
+        self.grad_scale = 0.0
         self.budget = cfg.max_sample_steps or 20 * -(-job.problem.n // seeds.shape[0]) + 200
 
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
@@ -63,26 +64,26 @@ class FastPhase:
             value = value - job.config.diversity_weight * cross
         return value
 
-    def advance(
-        self, grad: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor, inputs: torch.Tensor
-    ) -> Phase | None:
+    @property
+    def wants_normals(self) -> bool:
+        """Random moves are projected off the constraint normals d f_j / d c."""
+        return bool(self.job.config.noise and self.job.config.tangent)
+
+    def advance(self, view: View) -> Phase | None:
         """Accept feasible, well-spaced chains; stop at n samples or budget; else move."""
         job, cfg = self.job, self.job.config
-        inside = in_band(acts, job.lo, job.hi, cfg.margin)
-        points = self.codes if cfg.diversity == "code" else feats
-        accept = self._spaced(inside, points)
-        rows = accept.nonzero().flatten()
-        need = job.problem.n - len(job.collector)
-        rows = rows[:need]
+        inside = in_band(view.acts, job.lo, job.hi, cfg.margin)
+        points = self.codes if cfg.diversity == "code" else view.feats
+        rows = self._spaced(inside, points).nonzero().flatten()
+        rows = rows[: job.problem.n - len(job.collector)]
         job.counts["tried"] += int(self.codes.shape[0])
-        job.collector.add(
-            self.codes[rows], inputs[rows], "sample", job.counts["sample_steps"], rows
-        )
+        step = job.counts["sample_steps"]
+        job.collector.add(self.codes[rows], view.inputs[rows], "sample", step, rows)
         assert job.accepted is not None
         job.accepted.add(points[rows])
         self.anchor[rows] = self.codes[rows]
         self.anchored[rows] = True
-        if len(job.collector) >= job.problem.n or job.counts["sample_steps"] >= self.budget:
+        if len(job.collector) >= job.problem.n or step >= self.budget:
             job.finish("done")
             return None
         moving = torch.ones_like(inside)
@@ -94,15 +95,22 @@ class FastPhase:
             halfway = self.anchor + 0.5 * (self.codes - self.anchor)
             self.codes = torch.where(back[:, None], halfway, self.codes)
             moving = ~back
-        self.move(grad, moving)
+        self.move(view, moving)
         return self
 
-    def move(self, grad: torch.Tensor, moving: torch.Tensor) -> None:
-        """One step of each moving chain along -grad (unit RMS), plus noise; count it."""
+    def move(self, view: View, moving: torch.Tensor) -> None:
+        """One step of each moving chain along -grad plus a random move in the tangent space
+        of the band constraints; count it. The gradient is divided by the largest RMS it has
+        had in this job, so it never exceeds unit size and shrinks where G saturates
+        instead of pushing codes outwards forever."""
         job, cfg = self.job, self.job.config
-        direction = unit_rms(grad)
+        self.grad_scale = max(self.grad_scale, float(view.grad.pow(2).mean().sqrt()))
+        direction = view.grad / max(self.grad_scale, 1e-20)
         if cfg.noise:
-            direction = direction + cfg.noise * job.randn(*grad.shape)
+            noise = job.randn(*view.grad.shape)
+            if self.wants_normals:
+                noise = unit_rms(tangent(noise, view.normals))
+            direction = direction + cfg.noise * noise
         stepped = job.project(self.codes - self.step[:, None] * direction)
         self.codes = torch.where(moving[:, None], stepped, self.codes)
         job.counts["sample_steps"] += 1
@@ -113,11 +121,33 @@ class FastPhase:
         if self.spacing <= 0:
             return inside
         assert self.job.accepted is not None
-        ok = inside & (self.job.accepted.nearest(points) >= self.spacing)
+        candidates = (inside & (self.job.accepted.nearest(points) >= self.spacing)).nonzero()
+        candidates = candidates.flatten().tolist()
+        close = torch.cdist(points[candidates], points[candidates]) < self.spacing
         chosen: list[int] = []
-        for i in ok.nonzero().flatten().tolist():
-            if all(float((points[i] - points[j]).norm()) >= self.spacing for j in chosen):
-                chosen.append(i)
+        for a in range(len(candidates)):
+            if not any(bool(close[a, b]) for b in chosen):
+                chosen.append(a)
         mask = torch.zeros_like(inside)
-        mask[chosen] = True
+        mask[[candidates[a] for a in chosen]] = True
         return mask
+
+
+def spread(points: torch.Tensor) -> float:
+    """The scale spacing is measured in: the seeds' mean pairwise distance, or their RMS
+    norm when the seeds coincide."""
+    scale = mean_pairwise_distance(points)
+    return scale if scale > 0 else float(points.pow(2).sum(dim=1).mean().sqrt())
+
+
+def tangent(noise: torch.Tensor, normals: list[torch.Tensor]) -> torch.Tensor:
+    """Remove from each row of ``noise`` its components along that chain's normals."""
+    basis: list[torch.Tensor] = []
+    for normal in normals:
+        v = normal
+        for b in basis:
+            v = v - (v * b).sum(dim=1, keepdim=True) * b
+        basis.append(v / v.norm(dim=1, keepdim=True).clamp(min=1e-20))
+    for b in basis:
+        noise = noise - (noise * b).sum(dim=1, keepdim=True) * b
+    return noise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -13,17 +14,32 @@ from pipeline.sampler.lagrangian import violation
 from pipeline.sampler.sampleset import Collector
 
 
+@dataclass
+class View:
+    """What one iteration computed for a job's chains, at their current codes.
+
+    ``grad`` is d(loss)/d(codes); ``normals`` holds d f_j / d(codes) per constraint (only
+    for phases that ask for them); ``acts``, ``feats`` are f and E of the stored
+    ``inputs`` = G(codes).
+    """
+
+    grad: torch.Tensor
+    normals: list[torch.Tensor]
+    acts: torch.Tensor
+    feats: torch.Tensor
+    inputs: torch.Tensor
+
+
 class Phase(Protocol):
     """One stage of a job: it owns the chains' codes and moves them once per iteration."""
 
     codes: torch.Tensor
+    wants_normals: bool
 
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """The objective this phase minimises at ``codes`` (a scalar)."""
 
-    def advance(
-        self, grad: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor, inputs: torch.Tensor
-    ) -> Phase | None:
+    def advance(self, view: View) -> Phase | None:
         """Accept samples at the evaluated codes, move, and return the next phase (None: done)."""
 
 
@@ -62,9 +78,15 @@ class Job:
         return torch.randn(*shape, generator=self.rng).to(self.device)
 
     def init_codes(self, chains: int) -> torch.Tensor:
-        """Initial codes ~ N(0, init_std^2); one shared draw when ``same_init``."""
+        """Initial codes ~ N(0, init_std^2); one shared draw when ``same_init``.
+
+        With ``same_init`` every chain gets the same code plus a jitter of 1e-3 of its
+        scale: exactly equal codes are a stationary point of the diversity term D, so
+        without it nothing could separate them.
+        """
         if self.config.same_init:
-            codes = self.randn(1, self.code_dim).expand(chains, -1).clone()
+            shared = self.randn(1, self.code_dim).expand(chains, -1)
+            codes = shared + 1e-3 * self.randn(chains, self.code_dim)
         else:
             codes = self.randn(chains, self.code_dim)
         return self.project(codes * self.init_std)

@@ -14,8 +14,15 @@ import torch
 
 from pipeline.sampler.diversity import AcceptedSet
 from pipeline.sampler.fast import FastPhase
-from pipeline.sampler.job import Job, Phase
+from pipeline.sampler.job import Job, Phase, View
 from pipeline.sampler.lagrangian import AugmentedLagrangian, in_band
+
+
+def first_distinct(inputs: torch.Tensor) -> torch.Tensor:
+    """Mask of rows that differ from every earlier row (exact duplicates are dropped)."""
+    flat = inputs.reshape(inputs.shape[0], -1)
+    same = (flat[:, None, :] == flat[None, :, :]).all(dim=2).tril(diagonal=-1)
+    return ~same.any(dim=1)
 
 
 class Adam:
@@ -39,6 +46,8 @@ class Adam:
 class SeedPhase:
     """Augmented-Lagrangian seeding of ``chains`` codes; ``label`` names their samples."""
 
+    wants_normals = False
+
     def __init__(self, job: Job, chains: int, label: str = "seed") -> None:
         cfg = job.config
         self.job, self.label = job, label
@@ -50,26 +59,22 @@ class SeedPhase:
         """-gamma D / (K^2 scale) + penalty."""
         return -self.job.within_term(codes, feats) + self.lagrangian.penalty(acts)
 
-    def advance(
-        self, grad: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor, inputs: torch.Tensor
-    ) -> Phase | None:
+    def advance(self, view: View) -> Phase | None:
         """Stop when every chain is in band (or the budget is spent), else take one step."""
         job, cfg = self.job, self.job.config
-        job.track_best(acts)
-        inside = in_band(acts, job.lo, job.hi, cfg.margin)
+        job.track_best(view.acts)
+        inside = in_band(view.acts, job.lo, job.hi, cfg.margin)
         steps = job.counts["seed_steps"]
         if bool(inside.all()) or steps >= cfg.max_seed_steps:
-            return self._finish(inside, grad, feats, inputs)
+            return self._finish(inside, view)
         if steps and steps % cfg.steps_per_outer == 0:
-            self.lagrangian.update(acts, cfg.mu_growth, cfg.mu_max)
+            self.lagrangian.update(view.acts, cfg.mu_growth, cfg.mu_max)
             job.counts["outer_iterations"] += 1
-        self.codes = job.project(self.adam.step(self.codes, grad))
+        self.codes = job.project(self.adam.step(self.codes, view.grad))
         job.counts["seed_steps"] += 1
         return self
 
-    def _finish(
-        self, inside: torch.Tensor, grad: torch.Tensor, feats: torch.Tensor, inputs: torch.Tensor
-    ) -> Phase | None:
+    def _finish(self, inside: torch.Tensor, view: View) -> Phase | None:
         job = self.job
         job.multipliers = {
             "mu": self.lagrangian.mu,
@@ -78,16 +83,18 @@ class SeedPhase:
         if not bool(inside.any()):
             job.finish("infeasible")
             return None
+        if job.config.spacing > 0:
+            inside = inside & first_distinct(view.inputs)
         rows = inside.nonzero().flatten()
         job.collector.add(
-            self.codes[rows], inputs[rows], self.label, job.counts["seed_steps"], rows
+            self.codes[rows], view.inputs[rows], self.label, job.counts["seed_steps"], rows
         )
         if job.config.method != "fast" or len(job.collector) >= job.problem.n:
             job.finish("done")
             return None
-        points = feats if job.config.diversity != "code" else self.codes
+        points = view.feats if job.config.diversity != "code" else self.codes
         job.accepted = AcceptedSet(points.shape[1], points.device)
         job.accepted.add(points[rows])
         fast = FastPhase(job, self.codes, inside, self.lagrangian)
-        fast.move(grad, moving=torch.ones_like(inside))
+        fast.move(view, moving=torch.ones_like(inside))
         return fast

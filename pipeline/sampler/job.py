@@ -63,7 +63,13 @@ class Job:
         self.width = self.hi - self.lo
         self.collector = Collector()
         self.accepted: AcceptedSet | None = None
-        self.counts = {"seed_steps": 0, "sample_steps": 0, "outer_iterations": 0, "tried": 0}
+        self.counts = {
+            "seed_steps": 0,
+            "sample_steps": 0,
+            "outer_iterations": 0,
+            "tried": 0,
+            "reseeded": 0,
+        }
         self.multipliers: dict[str, float] = {}
         self.best_violation = float("inf")
         self.best_acts: list[float] | None = None

@@ -15,7 +15,7 @@ import torch
 from pipeline.sampler.diversity import AcceptedSet
 from pipeline.sampler.fast import FastPhase
 from pipeline.sampler.job import Job, Phase, View
-from pipeline.sampler.lagrangian import AugmentedLagrangian, in_band
+from pipeline.sampler.lagrangian import AugmentedLagrangian, in_band, violation
 
 
 def first_distinct(inputs: torch.Tensor) -> torch.Tensor:
@@ -54,6 +54,7 @@ class SeedPhase:
         self.codes = job.init_codes(chains)
         self.lagrangian = AugmentedLagrangian(job.lo, job.hi, chains, cfg.seed_shrink, cfg.mu0)
         self.adam = Adam(self.codes, cfg.lr)
+        self.last_gap = torch.zeros(chains, device=self.codes.device)
 
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """-gamma D / (K^2 scale) + penalty."""
@@ -67,12 +68,40 @@ class SeedPhase:
         steps = job.counts["seed_steps"]
         if bool(inside.all()) or steps >= cfg.max_seed_steps:
             return self._finish(inside, view)
-        if steps and steps % cfg.steps_per_outer == 0:
+        if steps == 0:
+            self.last_gap = violation(view.acts, job.lo, job.hi)
+        elif steps % cfg.steps_per_outer == 0:
             self.lagrangian.update(view.acts, cfg.mu_growth, cfg.mu_max)
             job.counts["outer_iterations"] += 1
+            self._reseed_stuck(view.acts, inside)
         self.codes = job.project(self.adam.step(self.codes, view.grad))
         job.counts["seed_steps"] += 1
         return self
+
+    def _reseed_stuck(self, acts: torch.Tensor, inside: torch.Tensor) -> None:
+        """Restart chains outside the band that did not close 10% of their gap over the last
+        outer iteration (e.g. a saturated unit with zero gradient): from a chain that is in
+        band plus noise when there is one, else from a fresh draw."""
+        job = self.job
+        gap = violation(acts, job.lo, job.hi)
+        stuck = ~inside & (gap > 0.9 * self.last_gap)
+        self.last_gap = gap
+        rows = stuck.nonzero().flatten()
+        if not len(rows):
+            return
+        donors = inside.nonzero().flatten()
+        if len(donors):
+            pick = donors[torch.randint(len(donors), (len(rows),), generator=job.rng)]
+            jitter = 0.1 * job.init_std * job.randn(len(rows), job.code_dim)
+            fresh = self.codes[pick] + jitter
+        else:
+            fresh = job.init_codes(len(rows))
+        self.codes[rows] = job.project(fresh)
+        self.adam.m[rows] = 0
+        self.adam.v[rows] = 0
+        self.lagrangian.lam[rows] = 0
+        self.last_gap[rows] = float("inf")
+        job.counts["reseeded"] += len(rows)
 
     def _finish(self, inside: torch.Tensor, view: View) -> Phase | None:
         job = self.job

@@ -22,3 +22,6 @@ test: $(STAMP) lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+bench: $(STAMP)
+	$(BIN)/python -m bench

@@ -1,0 +1,1 @@
+"""Benchmarks and reproductions of the paper's experiments (``make bench``)."""

@@ -27,7 +27,7 @@ class SamplerConfig:
     ``step_size`` per chain, grown by ``step_grow`` on success and cut by
     ``step_shrink`` (back towards the last feasible point) on failure when
     ``adaptive``; ``noise`` (random move relative to the step, projected off the constraint
-    normals when ``tangent``); ``margin`` (acceptance
+    normals when ``tangent``, recomputed every ``normals_every`` steps); ``margin`` (acceptance
     guard from each band edge, fraction of the width); ``spacing`` (minimum E-distance
     between accepted samples, fraction of the seeds' mean pairwise distance);
     ``sample_shrink`` (slack box of the frozen Lagrangian, middle fraction of the band).
@@ -52,6 +52,7 @@ class SamplerConfig:
     step_shrink: float = 0.5
     noise: float = 2.0
     tangent: bool = True
+    normals_every: int = 1
     spacing: float = 0.1
     max_sample_steps: int | None = None
     quantize: bool = False
@@ -75,7 +76,14 @@ class SamplerConfig:
                 raise ConfigError(f"{name} must be in (0, 1], got {value}")
         if not 0 <= self.margin < 0.5:
             raise ConfigError(f"margin must be in [0, 0.5), got {self.margin}")
-        for name in ("lr", "step_size", "mu0", "steps_per_outer", "max_seed_steps"):
+        for name in (
+            "lr",
+            "step_size",
+            "mu0",
+            "steps_per_outer",
+            "max_seed_steps",
+            "normals_every",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
 

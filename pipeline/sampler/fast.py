@@ -52,6 +52,7 @@ class FastPhase:
         assert job.accepted is not None
         self.spacing = cfg.spacing * spread(job.accepted.feats)
         self.grad_scale = 0.0
+        self.normals: list[torch.Tensor] = []
         self.budget = cfg.max_sample_steps or 20 * -(-job.problem.n // seeds.shape[0]) + 200
 
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
@@ -66,8 +67,12 @@ class FastPhase:
 
     @property
     def wants_normals(self) -> bool:
-        """Random moves are projected off the constraint normals d f_j / d c."""
-        return bool(self.job.config.noise and self.job.config.tangent)
+        """Random moves are projected off the constraint normals d f_j / d c, computed
+        every ``normals_every`` steps (in between, the last ones are reused)."""
+        cfg = self.job.config
+        if not (cfg.noise and cfg.tangent):
+            return False
+        return not self.normals or self.job.counts["sample_steps"] % cfg.normals_every == 0
 
     def advance(self, view: View) -> Phase | None:
         """Accept feasible, well-spaced chains; stop at n samples or budget; else move."""
@@ -108,8 +113,10 @@ class FastPhase:
         direction = view.grad / max(self.grad_scale, 1e-20)
         if cfg.noise:
             noise = job.randn(*view.grad.shape)
-            if self.wants_normals:
-                noise = unit_rms(tangent(noise, view.normals))
+            if view.normals:
+                self.normals = view.normals
+            if self.normals:
+                noise = unit_rms(tangent(noise, self.normals))
             direction = direction + cfg.noise * noise
         stepped = job.project(self.codes - self.step[:, None] * direction)
         self.codes = torch.where(moving[:, None], stepped, self.codes)

@@ -188,3 +188,31 @@ def test_fourier_generator_with_transforms() -> None:
     assert len(res) == 12 and res.inputs.shape == (12, 3, 16, 16)
     values = f(res.inputs)
     assert ((values >= lo) & (values <= hi)).all()
+
+
+class Flaky(torch.nn.Module):
+    """A model whose first chain turns NaN or inf every few calls."""
+
+    def __init__(self, inner: torch.nn.Module, every: int = 5) -> None:
+        super().__init__()
+        self.inner, self.every, self.calls = inner, every, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls % self.every == 0 and x.shape[0] > 1:
+            bad = torch.full_like(x[:1], float("nan") if self.calls % 2 else float("inf"))
+            x = torch.cat([bad, x[1:]])
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("method", ["fast", "langevin", "multistart"])
+def test_nan_and_inf_reset_the_chain_not_the_job(logistic, method) -> None:
+    model, w, c, G, _ = logistic
+    flaky = Flaky(model)
+    f = pipeline.neuron(flaky, "inner.2", 0)
+    sampler = pipeline.InverseSetSampler(G, None, [(f, LO, HI)], k=5, method=method, am_steps=20)
+    res = sampler.sample(40, seed=2)
+    assert res.stats["reset"] > 0
+    assert torch.isfinite(res.activations).all() or method == "multistart"
+    if method == "fast":
+        assert len(res) == 40 and analytic_in_band(res.inputs, w, c).all()

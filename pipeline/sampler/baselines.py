@@ -49,6 +49,7 @@ class MultiStart:
             )
             job.finish("done")
             return None
+        self.codes = job.restart(self.codes, ~view.finite)
         self.codes = job.project(self.adam.step(self.codes, view.grad))
         job.counts["sample_steps"] += 1
         return self
@@ -71,8 +72,8 @@ class Langevin:
     def advance(self, view: View) -> Phase | None:
         """Keep chains above threshold, then c <- c - eta g - eta prior c / s + noise s xi."""
         job, cfg = self.job, self.job.config
-        job.track_best(view.acts)
-        above = (view.acts >= job.lo).all(dim=1)
+        job.track_best(view.acts, view.finite)
+        above = (view.acts >= job.lo).all(dim=1) & view.finite
         rows = above.nonzero().flatten()[: job.problem.n - len(job.collector)]
         job.counts["tried"] += int(self.codes.shape[0])
         job.collector.add(
@@ -84,6 +85,7 @@ class Langevin:
         std = job.init_std
         prior = cfg.langevin_prior * self.codes / std
         noise = cfg.langevin_noise * std * job.randn(*self.codes.shape)
-        self.codes = job.project(self.codes - cfg.step_size * (unit_rms(view.grad) + prior) + noise)
+        moved = self.codes - cfg.step_size * (unit_rms(view.grad) + prior) + noise
+        self.codes = job.restart(job.project(moved), ~view.finite)
         job.counts["sample_steps"] += 1
         return self

@@ -117,11 +117,17 @@ def _iterate(
         seen = torch.cat([transform(x, job.rng) for x, (job, _) in zip(pieces, batch, strict=True)])
     acts_all, feats_all = readout(seen)
     feats_all = seen.flatten(1) if feats_all is None else feats_all
+    finite = torch.isfinite(acts_all).all(dim=1) & torch.isfinite(feats_all).all(dim=1)
+    acts_all = torch.where(finite[:, None], acts_all, torch.zeros_like(acts_all))
+    feats_all = torch.where(finite[:, None], feats_all, torch.zeros_like(feats_all))
     losses = [
         job.phase.loss(codes[r], acts_all[r, cols], feats_all[r])
         for (job, cols), r in zip(batch, rows, strict=True)
     ]
     grads = _gradients(codes, torch.stack(losses).sum(), acts_all, batch, rows)
+    for grad in grads:
+        finite &= torch.isfinite(grad).all(dim=1)
+    grads = [torch.where(finite[:, None], g, torch.zeros_like(g)) for g in grads]
     if transform is not None:
         with torch.no_grad():
             acts_all, feats_all = readout(stored)
@@ -135,6 +141,7 @@ def _iterate(
             acts=acts_all[r, cols].detach(),
             feats=feats_all[r].detach(),
             inputs=stored[r].detach(),
+            finite=finite[r],
         )
         for (job, cols), r in zip(batch, rows, strict=True)
     ]

@@ -77,7 +77,7 @@ class FastPhase:
     def advance(self, view: View) -> Phase | None:
         """Accept feasible, well-spaced chains; stop at n samples or budget; else move."""
         job, cfg = self.job, self.job.config
-        inside = in_band(view.acts, job.lo, job.hi, cfg.margin)
+        inside = in_band(view.acts, job.lo, job.hi, cfg.margin) & view.finite
         points = self.codes if cfg.diversity == "code" else view.feats
         rows = self._spaced(inside, points).nonzero().flatten()
         rows = rows[: job.problem.n - len(job.collector)]
@@ -92,14 +92,20 @@ class FastPhase:
             job.finish("done")
             return None
         moving = torch.ones_like(inside)
+        bad = ~view.finite
+        if bool(bad.any()):  # non-finite activations: back to the anchor, smaller steps
+            job.counts["reset"] += int(bad.sum())
+            self.codes = torch.where(bad[:, None], self.anchor, self.codes)
+            self.step = torch.where(bad, self.step * cfg.step_shrink, self.step)
+            moving = view.finite.clone()
         if cfg.adaptive:
-            back = ~inside & self.anchored
+            back = ~inside & self.anchored & view.finite
             self.step = torch.where(inside, self.step * cfg.step_grow, self.step)
             self.step = torch.where(back, self.step * cfg.step_shrink, self.step)
             self.step = self.step.clamp(max=cfg.step_size * MAX_STEP_GROWTH)
             halfway = self.anchor + 0.5 * (self.codes - self.anchor)
             self.codes = torch.where(back[:, None], halfway, self.codes)
-            moving = ~back
+            moving = moving & ~back
         self.move(view, moving)
         return self
 

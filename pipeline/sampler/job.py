@@ -20,7 +20,8 @@ class View:
 
     ``grad`` is d(loss)/d(codes); ``normals`` holds d f_j / d(codes) per constraint (only
     for phases that ask for them); ``acts``, ``feats`` are f and E of the stored
-    ``inputs`` = G(codes).
+    ``inputs`` = G(codes). ``finite`` marks chains whose activations, features and
+    gradients are all finite; the others have zeros there and must be reset.
     """
 
     grad: torch.Tensor
@@ -28,6 +29,7 @@ class View:
     acts: torch.Tensor
     feats: torch.Tensor
     inputs: torch.Tensor
+    finite: torch.Tensor
 
 
 class Phase(Protocol):
@@ -69,6 +71,7 @@ class Job:
             "outer_iterations": 0,
             "tried": 0,
             "reseeded": 0,
+            "reset": 0,
         }
         self.multipliers: dict[str, float] = {}
         self.best_violation = float("inf")
@@ -120,9 +123,19 @@ class Job:
         k = points.shape[0]
         return self.config.diversity_weight * within(points) / (k * k * scale)
 
-    def track_best(self, acts: torch.Tensor) -> None:
+    def restart(self, codes: torch.Tensor, bad: torch.Tensor) -> torch.Tensor:
+        """``codes`` with the ``bad`` rows (non-finite activations or gradients) redrawn."""
+        count = int(bad.sum())
+        if not count:
+            return codes
+        self.counts["reset"] += count
+        codes = codes.clone()
+        codes[bad] = self.init_codes(count)
+        return codes
+
+    def track_best(self, acts: torch.Tensor, finite: torch.Tensor) -> None:
         """Remember the activations closest to the band (reported if it is never reached)."""
-        gap = violation(acts, self.lo, self.hi)
+        gap = violation(acts, self.lo, self.hi).masked_fill(~finite, float("inf"))
         i = int(gap.argmin())
         if float(gap[i]) < self.best_violation:
             self.best_violation = float(gap[i])

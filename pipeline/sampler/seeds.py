@@ -63,8 +63,8 @@ class SeedPhase:
     def advance(self, view: View) -> Phase | None:
         """Stop when every chain is in band (or the budget is spent), else take one step."""
         job, cfg = self.job, self.job.config
-        job.track_best(view.acts)
-        inside = in_band(view.acts, job.lo, job.hi, cfg.margin)
+        job.track_best(view.acts, view.finite)
+        inside = in_band(view.acts, job.lo, job.hi, cfg.margin) & view.finite
         steps = job.counts["seed_steps"]
         if bool(inside.all()) or steps >= cfg.max_seed_steps:
             return self._finish(inside, view)
@@ -74,6 +74,10 @@ class SeedPhase:
             self.lagrangian.update(view.acts, cfg.mu_growth, cfg.mu_max)
             job.counts["outer_iterations"] += 1
             self._reseed_stuck(view.acts, inside)
+        bad = ~view.finite
+        if bool(bad.any()):
+            self.codes = job.restart(self.codes, bad)
+            self.adam.m[bad], self.adam.v[bad], self.lagrangian.lam[bad] = 0.0, 0.0, 0.0
         self.codes = job.project(self.adam.step(self.codes, view.grad))
         job.counts["seed_steps"] += 1
         return self

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,8 +17,17 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests bench
 
-test: $(STAMP) lint
+# The atlas tests open pages in Debian's headless Chromium.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) lint chromium
 	$(BIN)/python -m pytest -q tests
+
+# The main job on the embedded default: a local Ray sweep of the faces preset, then its atlas.
+demo: $(STAMP)
+	$(BIN)/python -m pipeline.sweep --config-name demo
+	$(BIN)/python -m pipeline.atlas dataset=outputs/demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache

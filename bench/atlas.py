@@ -1,0 +1,160 @@
+"""Atlas build and load times on a synthetic dataset (no sampler runs).
+
+``python -m bench.atlas [--neurons 1000] [--bands 6] [--samples 20] [--size 16]`` writes a
+synthetic sweep dataset with the store's own writer (random structured images, made-up
+statistics, some bands infeasible and some jobs failed), builds its atlas, rebuilds it
+with nothing changed and after a resumed sweep added jobs, and opens the index and one
+neuron page in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.atlas import build
+from pipeline.atlas.browser import Chromium
+from pipeline.sampler import SampleSet
+from pipeline.store import JobRecord, SweepStore, job_table, samples_table
+
+CODE_DIM = 8
+
+
+def _images(codes: np.ndarray, size: int, level: float) -> torch.Tensor:
+    """RGB images (n, 3, size, size) in [0, 1], 8-bit: plaid patterns set by the codes."""
+    grid = np.linspace(0, 2 * np.pi, size, dtype=np.float32)
+    y, x = np.meshgrid(grid, grid, indexing="ij")
+    c = codes[:, :, None, None]
+    channels = [
+        np.sin(c[:, 0] * x + c[:, 1] * y + k) * np.cos(c[:, 2 + k] * x - c[:, 5] * y)
+        for k in range(3)
+    ]
+    pixels = np.clip(0.5 * level + 0.25 * np.stack(channels, axis=1) + 0.25, 0, 1)
+    return torch.from_numpy(np.round(pixels * 255) / 255).float()
+
+
+def _result(rng: np.random.Generator, n: int, band: tuple[float, float], size: int,
+            level: float, steps: int) -> SampleSet:
+    codes = rng.normal(size=(n, CODE_DIM)).astype(np.float32)
+    acts = rng.uniform(band[0], band[1], size=(n, 1))
+    return SampleSet(
+        codes=torch.from_numpy(codes), inputs=_images(codes, size, level),
+        activations=torch.from_numpy(acts), features=torch.zeros(n, 1),
+        phase=["seed"] + ["sample"] * (n - 1), step=torch.arange(n) * 3,
+        chain=torch.arange(n) % 10, in_band=torch.ones(n, dtype=torch.bool), bands=[band],
+        feasible=True, stats={"seed_steps": steps, "sample_steps": 4 * n},
+    )
+
+
+def _stats(rng: np.random.Generator, n: int, steps: int, reached: bool) -> dict:
+    if not reached:
+        return {"seed_steps": steps, "sample_steps": 0, "best_activations": [1.5]}
+    return {
+        "seed_steps": steps, "sample_steps": 4 * n, "wall_seconds": float(rng.uniform(1, 9)),
+        "acceptance": float(rng.uniform(0.2, 0.9)), "feasibility": 1.0, "distinct": True,
+        "redundancy": float(rng.uniform(0.05, 0.6)), "edge_share": float(rng.uniform(0, 0.1)),
+    }
+
+
+def synthetic_dataset(
+    root: str | Path, neurons: int = 50, bands: int = 6, samples: int = 20, size: int = 16,
+    seed: int = 0, layer: str = "classifier.1", preset: str = "imagenet",
+    intersections: Sequence[tuple[str, Sequence[int]]] = (), sweep: str = "synthetic",
+    units: Sequence[int] | None = None,
+) -> Path:
+    """Write a synthetic sweep dataset into ``root`` (appending when it exists); return it.
+
+    Bands are the figure-1 ladder [0, 10], ..., one job per neuron and band. The top band of
+    every 7th neuron is infeasible and one job in 97 failed. ``intersections`` are
+    ``(name, units)`` groups sampled jointly in every band.
+    """
+    rng = np.random.default_rng(seed)
+    units = list(range(neurons)) if units is None else list(units)
+    targets = [([u], f"{layer}:{u}", (layer, u)) for u in units]
+    targets += [(list(m), name, ("intersection", i)) for i, (name, m) in enumerate(intersections)]
+    count = 0
+    with SweepStore(root, sweep, {"name": sweep}) as store:
+        for members, target, partition in targets:
+            refs = [{"layer": layer, "unit": u, "spatial": "center"} for u in members]
+            for b in range(bands):
+                band, count = (10.0 * b, 10.0 * (b + 1)), count + 1
+                spec = {"neurons": refs, "bands": [{"lo": band[0], "hi": band[1],
+                        "scale": "absolute"}] * len(refs), "n": samples, "seed": seed,
+                        "sampler": {"k": 10}, "model": {"preset": {"name": preset}}}
+                job_id = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+                steps = int(rng.integers(20, 400))
+                status = "failed" if count % 97 == 0 else "done"
+                if b == bands - 1 and members[0] % 7 == 3:
+                    status = "infeasible"
+                table = None
+                if status == "done":
+                    result = _result(rng, samples, band, size, (b + 1) / bands, steps)
+                    result.activations = result.activations.repeat(1, len(refs))
+                    result.bands = [band] * len(refs)
+                    table = samples_table(job_id, target, refs, result)
+                record = JobRecord(
+                    job_id, sweep, target, status, refs, samples, seed, spec,
+                    bands=[band] * len(refs) if status != "failed" else None,
+                    n_samples=samples if status == "done" else 0,
+                    error="RuntimeError: out of memory" if status == "failed" else None,
+                    stats=_stats(rng, samples, steps, status == "done"), device="cpu",
+                )
+                store.write(job_id, partition, table, job_table(record))
+    return Path(root)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and print its numbers."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--neurons", type=int, default=1000)
+    parser.add_argument("--bands", type=int, default=6)
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--size", type=int, default=16)
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temp)")
+    args = parser.parse_args(argv)
+    work = args.dir or Path(tempfile.mkdtemp(prefix="bench-atlas-"))
+    dataset, out = work / "dataset", work / "atlas"
+    start = time.perf_counter()
+    synthetic_dataset(dataset, args.neurons, args.bands, args.samples, args.size,
+                      intersections=[("pair 0+1", [0, 1])])
+    made = time.perf_counter() - start
+    times = {}
+    for name in ("full build", "rebuild, nothing changed"):
+        start = time.perf_counter()
+        index = build(dataset, out)
+        times[name] = time.perf_counter() - start
+    extra = range(args.neurons, args.neurons + max(1, args.neurons // 100))
+    synthetic_dataset(dataset, bands=args.bands, samples=args.samples, size=args.size, seed=1,
+                      units=extra)
+    start = time.perf_counter()
+    build(dataset, out)
+    times[f"rebuild after a resumed sweep (+{len(extra)} neurons)"] = time.perf_counter() - start
+    with Chromium() as browser:
+        wall = browser.open(index, "document.body.dataset.ready")
+        ready_ms = float(browser.evaluate("document.body.dataset.readyMs"))
+        load_ms = browser.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
+        rows = browser.evaluate("document.body.dataset.rows")
+        page = out / browser.evaluate("document.querySelector('#entries a').getAttribute('href')")
+        page_wall = browser.open(page)
+        errors = browser.errors()
+    jobs = args.neurons * args.bands
+    print(f"dataset: {args.neurons} neurons x {args.bands} bands x {args.samples} samples "
+          f"({jobs} jobs, {args.size}x{args.size} PNGs) written in {made:.0f} s at {dataset}")
+    for name, seconds in times.items():
+        print(f"{name}: {seconds:.1f} s")
+    print(f"index in headless Chromium: load event {load_ms:.0f} ms, first {rows} rows with "
+          f"images ready {ready_ms:.0f} ms after navigation ({wall:.2f} s wall)")
+    print(f"a neuron page: loaded in {page_wall:.2f} s; console errors: {len(errors)}")
+    print(f"atlas: {index}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Time per sampler step against the bare forward + backward of G, f and E (the limit).
+
+On the `faces` preset (DCGAN -> 128 px -> MobileNetV2), K = 10 chains, one output
+neuron in a band inside its observed range. "bare" is codes -> G -> network -> one
+backward to the codes, written with plain torch calls; the sampler rows are the time
+per iteration of its seed phase and of its fast phase (median over the iterations of a
+run, best of REPEATS runs), measured in the same process, interleaved with the bare
+steps. One fast step with tangent noise does one extra backward per constraint for
+the normals; `tangent=False` and `normals_every=4` show that cost.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+import pipeline
+from pipeline import zoo
+
+K, UNIT, REPEATS, N = 10, 837, 3, 200
+
+
+def observed_band(preset: zoo.Preset, f: pipeline.Neuron) -> tuple[float, float]:
+    """The 50-90% quantiles of f on 64 random codes."""
+    with torch.no_grad():
+        codes = torch.randn(
+            64, preset.generator.code_dim, generator=torch.Generator().manual_seed(0)
+        )
+        values = f(preset.generator(codes))
+    lo, hi = torch.quantile(values, torch.tensor([0.5, 0.9])).tolist()
+    return lo, hi
+
+
+def bare_step(preset: zoo.Preset, codes: torch.Tensor) -> float:
+    """Seconds for codes -> G -> preprocess -> network, and one backward to the codes."""
+    codes = codes.detach().requires_grad_(True)
+    start = time.perf_counter()
+    out = preset.network(preset.preprocess(preset.generator(codes)))
+    torch.autograd.grad(out[:, UNIT].sum(), codes)
+    return time.perf_counter() - start
+
+
+def sampler_steps(preset: zoo.Preset, band: tuple[float, float], **settings) -> tuple[float, float]:
+    """Median seconds per iteration of the seed phase and of the fast phase.
+
+    Iterations are timed through the progress callback (called once per iteration);
+    the seed phase is the iterations before the first sample is accepted.
+    """
+    f, E = preset.neuron(UNIT), preset.encoder()
+    sampler = pipeline.InverseSetSampler(
+        preset.generator, E, [(f, *band)], k=K, quantize=True, **settings
+    )
+    marks: list[tuple[float, int]] = []
+    sampler.sample(N, seed=0, progress=lambda done, _: marks.append((time.perf_counter(), done)))
+    seed, fast = [], []
+    for (t0, _), (t1, done) in zip(marks, marks[1:], strict=False):
+        (fast if done > K else seed).append(t1 - t0)
+    return statistics.median(seed or [float("nan")]), statistics.median(fast or [float("nan")])
+
+
+def run() -> list[dict]:
+    """Rows: variant, seconds per step, ratio to bare."""
+    preset = zoo.load("faces")
+    preset.network.eval()
+    preset.generator.eval()
+    band = observed_band(preset, preset.neuron(UNIT))
+    codes = torch.randn(K, preset.generator.code_dim, generator=torch.Generator().manual_seed(1))
+    variants = {
+        "fast phase, defaults (tangent noise)": {},
+        "fast phase, normals every 4 steps": {"normals_every": 4},
+        "fast phase, no tangent projection": {"tangent": False},
+        "fast phase, paper-literal": {
+            k: v
+            for k, v in pipeline.SamplerConfig.paper().to_dict().items()
+            if k not in ("k", "quantize")
+        },
+    }
+    bare, seed, fast = [], [], {name: [] for name in variants}
+    for _ in range(REPEATS):
+        bare.append(min(bare_step(preset, codes) for _ in range(5)))
+        for name, settings in variants.items():
+            s, f = sampler_steps(preset, band, **settings)
+            seed.append(s)
+            fast[name].append(f)
+    limit = min(bare)
+    rows = [
+        {"variant": "bare G + network forward and backward", "seconds": limit, "ratio": 1.0},
+        {"variant": "seed phase step", "seconds": min(seed), "ratio": min(seed) / limit},
+    ]
+    for name, values in fast.items():
+        rows.append({"variant": name, "seconds": min(values), "ratio": min(values) / limit})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table."""
+    lines = ["| step | ms per step (K = 10) | ratio to bare |", "|---|---|---|"]
+    lines += [f"| {r['variant']} | {1000 * r['seconds']:.0f} | {r['ratio']:.2f} |" for r in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    print(table(run()))

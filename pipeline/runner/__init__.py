@@ -1,0 +1,23 @@
+"""Run sweep jobs on Ray: actors hold the models once and sample packed batches of jobs.
+
+Moves jobs to actors and results to the store; knows nothing of Hydra.
+"""
+
+from pipeline.runner.actor import Outcome, Worker
+from pipeline.runner.cluster import ClusterSettings, actor_shape, connect
+from pipeline.runner.job import BandSpec, Job, NeuronRef
+from pipeline.runner.pool import Pool
+from pipeline.runner.progress import Progress
+
+__all__ = [
+    "BandSpec",
+    "ClusterSettings",
+    "Job",
+    "NeuronRef",
+    "Outcome",
+    "Pool",
+    "Progress",
+    "Worker",
+    "actor_shape",
+    "connect",
+]

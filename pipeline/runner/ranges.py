@@ -1,0 +1,59 @@
+"""Relative bands -> absolute ones, from each neuron's activation range over random codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from pipeline.errors import ConfigError
+from pipeline.models.readout import Readout
+from pipeline.runner.job import BandSpec
+
+
+def random_codes(generator: nn.Module, count: int, seed: int) -> torch.Tensor:
+    """``count`` codes ~ N(0, init_std^2) from ``seed`` (drawn on the CPU: the same everywhere),
+    clipped to the generator's code bounds."""
+    rng = torch.Generator().manual_seed(int(seed))
+    codes = torch.randn(count, generator.code_dim, generator=rng)
+    codes = codes * float(getattr(generator, "init_std", 1.0) or 1.0)
+    bounds = getattr(generator, "code_bounds", None)
+    if bounds is not None:
+        codes = codes.clamp(*bounds)
+    return codes
+
+
+def observed_ranges(
+    generator: nn.Module,
+    neurons: Sequence,
+    count: int,
+    seed: int,
+    device: torch.device,
+    batch: int = 64,
+) -> torch.Tensor:
+    """``(p, 2)``: min and max of each neuron over ``count`` random codes through G."""
+    readout = Readout(list(neurons))
+    lows, highs = [], []
+    codes = random_codes(generator, count, seed)
+    with torch.no_grad():
+        for start in range(0, count, batch):
+            acts, _ = readout(generator(codes[start : start + batch].to(device)))
+            lows.append(acts.min(dim=0).values)
+            highs.append(acts.max(dim=0).values)
+    low, high = torch.stack(lows).min(dim=0).values, torch.stack(highs).max(dim=0).values
+    return torch.stack([low, high], dim=1).cpu()
+
+
+def to_absolute(band: BandSpec, observed: tuple[float, float], name: str) -> tuple[float, float]:
+    """``band`` as activations: relative bounds map 0 -> observed min and 1 -> observed max."""
+    if band.scale == "absolute":
+        return band.lo, band.hi
+    low, high = observed
+    if not high > low:
+        raise ConfigError(
+            f"neuron {name} is constant ({low:g}) over {band.codes} random codes; a relative band "
+            "needs a range: use absolute bands for it"
+        )
+    width = high - low
+    return low + band.lo * width, low + band.hi * width

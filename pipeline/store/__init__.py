@@ -1,0 +1,32 @@
+"""The sweep datasets on disk: schemas, atomic Parquet shards, resume (docs/dataset.md).
+
+The only code that touches the files of a sweep's output folder.
+"""
+
+from pipeline.store.dataset import (
+    SweepStore,
+    is_sweep_output,
+    read_jobs,
+    read_manifest,
+    read_samples,
+    samples_dataset,
+)
+from pipeline.store.images import decode_png, encode_png
+from pipeline.store.records import JobRecord, job_table, samples_table
+from pipeline.store.schema import JOBS, SAMPLES
+
+__all__ = [
+    "JOBS",
+    "SAMPLES",
+    "JobRecord",
+    "SweepStore",
+    "decode_png",
+    "encode_png",
+    "is_sweep_output",
+    "job_table",
+    "read_jobs",
+    "read_manifest",
+    "read_samples",
+    "samples_dataset",
+    "samples_table",
+]

@@ -1,0 +1,56 @@
+"""``python -m pipeline.sweep [--dry-run] [hydra overrides]``: run (or list) a sweep's jobs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from pipeline.errors import ConfigError
+from pipeline.sweep.config import CONF_DIR, register
+from pipeline.sweep.run import dry_run, run
+
+
+def where_to_look(root: Path) -> str:
+    """What to tell the user at the end: where the dataset is and how to open it."""
+    samples = f"{root}/samples/**/*.parquet"
+    return "\n".join(
+        [
+            f"dataset:  {root}",
+            f"  samples {root / 'samples'}  (Parquet, hive-partitioned by layer and unit)",
+            f"  jobs    {root / 'jobs'}  (one record per job: status, steps, statistics)",
+            f"browse it: python -m pipeline.atlas dataset={root}  (a static HTML atlas)",
+            "open it in Python:",
+            f"  import pandas as pd; jobs = pd.read_parquet('{root / 'jobs'}')",
+            f"  import duckdb; duckdb.sql(\"SELECT target, count(*) FROM read_parquet('{samples}', "
+            "hive_partitioning=true) GROUP BY target\").show()",
+            "  images are PNG bytes in the image column; schema and queries: docs/dataset.md",
+        ]
+    )
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def _main(cfg: DictConfig) -> None:
+    try:
+        if cfg.dry_run:
+            dry_run(cfg)
+        else:
+            print(where_to_look(run(cfg)), file=sys.stderr)
+    except ConfigError as err:
+        print(f"ConfigError: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    """Entry point: ``--dry-run`` is shorthand for the override ``dry_run=true``."""
+    if "--dry-run" in sys.argv:
+        sys.argv.remove("--dry-run")
+        sys.argv.append("dry_run=true")
+    register()
+    _main()
+
+
+if __name__ == "__main__":
+    main()

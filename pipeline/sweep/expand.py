@@ -1,0 +1,104 @@
+"""Expand a resolved sweep config into jobs: (neuron or intersection) x band."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from omegaconf import DictConfig
+
+from pipeline.errors import ConfigError
+from pipeline.models.transforms import RandomTransforms
+from pipeline.runner.job import Job
+from pipeline.runner.models import Models
+from pipeline.sampler import SamplerConfig
+from pipeline.sweep.bands import parse_bands
+from pipeline.sweep.config import JOB_SAMPLER_KEYS, to_plain
+from pipeline.sweep.neurons import ModelInfo, intersection_targets, job_bands, single_targets
+
+MODEL_KEYS = ("preset", "network", "generator", "encoder")
+
+
+class LazyModels:
+    """The sweep's models on the CPU, loaded the first time expansion needs to ask them
+    (the output layer's name, a label, or a layer's width)."""
+
+    def __init__(self, model: dict[str, Any]) -> None:
+        self._model = model
+        self._loaded: Models | None = None
+
+    @property
+    def models(self) -> Models:
+        """The loaded models."""
+        if self._loaded is None:
+            self._loaded = Models(self._model, "cpu")
+        return self._loaded
+
+    @property
+    def output_layer(self) -> str:
+        """The preset's output layer."""
+        return self.models.output_layer
+
+    def unit(self, label: str | int) -> int:
+        """A unit of the output layer by label or index."""
+        return self.models.unit(label)
+
+    def width(self, layer: str) -> int:
+        """The number of units of ``layer``."""
+        return self.models.width(layer)
+
+
+def model_settings(plain: dict[str, Any]) -> dict[str, Any]:
+    """The model part of a job: preset, network, generator and encoder settings."""
+    return {key: plain[key] for key in MODEL_KEYS}
+
+
+def sampler_settings(plain: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
+    """``(n, seed, settings)``: settings = every SamplerConfig field plus ``transform``.
+
+    Checked by building the SamplerConfig; ints given for float fields become floats so
+    that ``lr=1`` and ``lr=1.0`` give the same job id.
+    """
+    section = dict(plain["sampler"])
+    n, seed, transform = (section.pop(key, None) for key in JOB_SAMPLER_KEYS)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"sampler.n must be a positive int, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"sampler.seed must be an int, got {seed!r}")
+    config = SamplerConfig.from_dict(section).to_dict()
+    for spec in dataclasses.fields(SamplerConfig):
+        value = config[spec.name]
+        if "float" in str(spec.type) and isinstance(value, int) and not isinstance(value, bool):
+            config[spec.name] = float(value)
+    if transform is not None:
+        if not isinstance(transform, dict):
+            raise ConfigError("sampler.transform must be null or {jitter: int, scales: [floats]}")
+        RandomTransforms(**transform)
+    return n, seed, {**config, "transform": transform}
+
+
+def expand(cfg: DictConfig | dict[str, Any], info: ModelInfo | None = None) -> list[Job]:
+    """The jobs of a sweep config, without duplicates, in config order.
+
+    ``info`` answers questions about the models (default: load them on the CPU, only if
+    the neuron settings need it).
+    """
+    plain = to_plain(cfg)
+    model = model_settings(plain)
+    info = info if info is not None else LazyModels(model)
+    neurons = plain["neurons"] or {}
+    unknown = sorted(set(neurons) - {"select", "intersections"})
+    if unknown:
+        raise ConfigError(f"neurons: unknown keys {unknown}; valid: select, intersections")
+    targets = single_targets(neurons.get("select"), info)
+    targets += intersection_targets(neurons.get("intersections"), info)
+    if not targets:
+        raise ConfigError("no neurons selected; set neurons.select or neurons.intersections")
+    n, seed, sampler = sampler_settings(plain)
+    sweep_bands = parse_bands(plain["bands"])
+    jobs: dict[str, Job] = {}
+    for target in targets:
+        for bands in job_bands(target, sweep_bands):
+            job = Job(target.neurons, bands, n, seed, sampler, model, target.name, target.partition)
+            jobs.setdefault(job.job_id, job)
+    return list(jobs.values())

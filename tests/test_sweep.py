@@ -1,0 +1,219 @@
+"""Job expansion from the Hydra config, and sweeps on a local Ray: retries, kill and resume."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from ray import cloudpickle
+
+from pipeline.errors import ConfigError
+from pipeline.runner import ClusterSettings, NeuronRef, Pool, Progress, Worker
+from pipeline.runner.toy import toy_network
+from pipeline.store import SweepStore, decode_png, read_jobs, read_samples
+from pipeline.sweep import expand, run, sweep_hash, to_plain
+from pipeline.sweep.expand import model_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+ONE_BAND = "bands.values=[[0.5, 0.75]]"
+
+
+def targets(jobs: list) -> list[str]:
+    return [job.target for job in jobs]
+
+
+def test_lists_labels_ranges_and_every_unit(toy_cfg) -> None:
+    jobs = expand(toy_cfg(ONE_BAND, "neurons.select=[{layer: null, units: [0, unit2]}, {layer: "
+                          "conv, range: [1, 4, 2]}, {layer: conv, units: all, spatial: mean}]"))
+    every = [f"conv:{u}@mean" for u in range(4)]
+    assert targets(jobs) == ["fc:0", "fc:2", "conv:1", "conv:3", *every]
+    assert [job.partition for job in jobs[:3]] == [("fc", 0), ("fc", 2), ("conv", 1)]
+    assert jobs[-1].neurons == (NeuronRef("conv", 3, "mean"),)
+
+
+def test_intersections_zip_member_bands(toy_cfg) -> None:
+    jobs = expand(toy_cfg(
+        "neurons.select=[]", "bands=ladder", "bands.start=0", "bands.stop=3", "bands.count=3",
+        "neurons.intersections=[{name: pair, members: [{unit: 0}, {unit: 1, bands: [[5, 6]]}]}, "
+        "{members: [{layer: conv, unit: 2, spatial: [4, 4]}, {unit: 3}], bands: [[1, 2], [2, 3]]}]",
+    ))
+    assert targets(jobs) == ["pair"] * 3 + ["conv:2@4,4&fc:3"] * 2
+    assert [[(b.lo, b.hi) for b in job.bands] for job in jobs[:3]] == [
+        [(0.0, 1.0), (5.0, 6.0)], [(1.0, 2.0), (5.0, 6.0)], [(2.0, 3.0), (5.0, 6.0)]]
+    assert [job.partition for job in jobs] == [("intersection", 0)] * 3 + [("intersection", 1)] * 2
+    with pytest.raises(ConfigError, match="same number of bands"):
+        expand(toy_cfg("neurons.intersections=[{members: [{unit: 0}, {unit: 1, "
+                       "bands: [[1, 2], [2, 3], [3, 4]]}]}]"))
+
+
+def test_ladder_and_relative_bands(toy_cfg) -> None:
+    ladder = expand(toy_cfg("bands=ladder", "neurons.select=[{layer: null, units: [0]}]"))
+    bands = [(j.bands[0].lo, j.bands[0].hi) for j in ladder]
+    assert bands == [(10.0 * i, 10.0 * i + 10) for i in range(6)]
+    relative = expand(toy_cfg("bands=relative_ladder", "bands.range.seed=3"))
+    assert len(relative) == 12 and {j.bands[0].scale for j in relative} == {"relative"}
+    assert {(j.bands[0].codes, j.bands[0].range_seed) for j in relative} == {(256, 3)}
+
+
+def test_relative_bands_resolve_to_the_observed_range(toy_cfg) -> None:
+    cfg = toy_cfg("neurons.select=[{layer: null, units: [2]}]", "bands.values=[[0.2, 0.6]]",
+                  "bands.range.codes=64")
+    job = expand(cfg)[0]
+    outcome = Worker(model_settings(to_plain(cfg))).run([job])[0]
+    network = toy_network(channels=1, size=8, units=4, seed=0)
+    codes = torch.randn(64, 64, generator=torch.Generator().manual_seed(0))  # init_std 1
+    acts = network(torch.sigmoid(codes).reshape(64, 1, 8, 8))[:, 2]
+    low, high = acts.min().item(), acts.max().item()
+    lo, hi = outcome.bands[0]
+    assert lo == pytest.approx(low + 0.2 * (high - low), rel=1e-5)
+    assert hi == pytest.approx(low + 0.6 * (high - low), rel=1e-5)
+
+
+def test_job_ids_are_stable_and_decided_by_the_spec(toy_cfg) -> None:
+    ids = [job.job_id for job in expand(toy_cfg())]
+    assert ids == [job.job_id for job in expand(toy_cfg("cluster.actors=1", "output.dir=/x"))]
+    assert ids == [job.job_id for job in expand(toy_cfg("sampler.lr=0.05", "sampler.mu0=10"))]
+    assert len(set(ids)) == 4
+    assert not set(ids) & {job.job_id for job in expand(toy_cfg("sampler.seed=1"))}
+    assert not set(ids) & {job.job_id for job in expand(toy_cfg("sampler.k=5"))}
+    doubled = expand(toy_cfg("neurons.select=[{layer: null, units: [0, 0, unit0]}]"))
+    assert len(doubled) == 2
+    assert sweep_hash(to_plain(toy_cfg())) != sweep_hash(to_plain(toy_cfg("sampler.n=13")))
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "neurons.select=[{layer: null, units: [0], range: [0, 2]}]",
+        "neurons.select=[{layer: null, range: [3, 1]}]",
+        "neurons.select=[{layer: conv, units: [unit1]}]",
+        "neurons.select=[{layer: null, unit: 1}]",
+        "neurons.select=[{layer: null, units: [99]}]",
+        "neurons.select=[{layer: null, units: [0], spatial: corner}]",
+        "neurons.select=[]",
+        "neurons.intersections=[{members: [{unit: 0}]}]",
+        "bands.values=[[2, 1]]",
+        "bands.kind=spiral",
+        "bands.scale=log",
+        "sampler.k=0",
+        "sampler.n=0",
+        "sampler.transform={jitter: -1, scales: [1.0]}",
+    ],
+)
+def test_bad_configs_raise_one_line_config_errors(toy_cfg, override: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        expand(toy_cfg(override))
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_sampler_setting_is_a_config_error(toy_cfg) -> None:
+    plain = to_plain(toy_cfg())
+    plain["sampler"]["chains"] = 3
+    with pytest.raises(ConfigError, match="unknown sampler settings"):
+        expand(plain)
+
+
+class FlakyWorker(Worker):
+    """Fails batches holding fc:1 always, and those holding fc:0 once per actor."""
+
+    failed_once = False
+
+    def run(self, jobs: list) -> list:
+        if any(job.target == "fc:1" for job in jobs):
+            raise RuntimeError("always broken")
+        if not self.failed_once and any(job.target == "fc:0" for job in jobs):
+            self.failed_once = True
+            raise RuntimeError("broken once")
+        return super().run(jobs)
+
+
+def test_failed_jobs_are_retried_then_recorded(ray_session, toy_cfg) -> None:
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cfg = toy_cfg(ONE_BAND, "cluster.jobs_per_batch=1",
+                  "neurons.select=[{layer: null, units: [0, 1, 2]}, {layer: conv, units: [9]}]")
+    plain = to_plain(cfg)
+    jobs = expand(plain)
+    settings = ClusterSettings.from_config(plain["cluster"])
+    with SweepStore(plain["output"]["dir"], "s", {}) as store:
+        pool = Pool(model_settings(plain), settings, store, "s", worker=FlakyWorker)
+        counts = pool.run(jobs, Progress(len(jobs), stream=io.StringIO()))
+        assert counts == {"done": 2, "infeasible": 0, "failed": 2}
+        records = {r["target"]: r for r in read_jobs(store.root).to_pylist()}
+    assert records["fc:1"]["attempts"] == 3 and "always broken" in records["fc:1"]["error"]
+    assert records["conv:9"]["attempts"] == 1 and "ConfigError" in records["conv:9"]["error"]
+    assert records["fc:0"]["status"] == "done" and records["fc:0"]["attempts"] in (2, 3)
+    assert records["fc:2"]["attempts"] == 1 and records["fc:2"]["n_samples"] == 12
+
+
+def test_killed_sweep_resumes_without_loss_or_duplicates(
+    ray_session, toy_cfg, toy_overrides, tmp_path
+) -> None:
+    extra = ["neurons.select=[{layer: null, units: [0, 1, 2, 3]}]", "sampler.n=16",
+             "bands.values=[[0.25, 0.5], [0.5, 0.75], [0.75, 1.0]]", "cluster.jobs_per_batch=1"]
+    cfg = toy_cfg(*extra)
+    out = Path(cfg.output.dir)
+    log = tmp_path / "driver.log"
+    command = [sys.executable, "-m", "pipeline.sweep", *toy_overrides, *extra, f"output.dir={out}",
+               f"cluster.address={ray_session}", f"hydra.run.dir={tmp_path / 'hydra'}"]
+    with open(log, "w") as stderr:
+        driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 90
+        while driver.poll() is None and time.monotonic() < deadline:
+            if out.is_dir() and any((out / "jobs").glob("*.parquet")):
+                break
+            time.sleep(0.02)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.parquet")}
+    assert 1 <= len(before) < 12, log.read_text()[-2000:]
+
+    stream = io.StringIO()
+    assert run(cfg, progress_stream=stream) == out.resolve()
+    assert "jobs 12/12" in stream.getvalue() and "from earlier runs" in stream.getvalue()
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.parquet")}
+    assert {k: after[k] for k in before} == before  # finished jobs were not redone
+
+    expected = {job.job_id: job for job in expand(cfg)}
+    records = read_jobs(out).to_pylist()
+    assert sorted(r["job_id"] for r in records) == sorted(expected)
+    assert all(r["status"] == "done" and r["n_samples"] == 16 for r in records)
+    samples = read_samples(out).to_pylist()
+    keys = [(s["job_id"], s["sample"]) for s in samples]
+    assert len(keys) == len(set(keys)) == 12 * 16
+    assert len(list((out / "samples").rglob("*.parquet"))) == 12
+
+    model = Worker(model_settings(to_plain(cfg))).models
+    for s in samples:
+        ref = NeuronRef(**s["neurons"][0])
+        assert expected[s["job_id"]].partition == (s["layer"], s["unit"]) == (ref.layer, ref.unit)
+        x = decode_png(s["image"])[None]
+        act = model.neuron(ref)(x).item()
+        band = s["bands"][0]
+        assert band["lo"] <= act <= band["hi"]
+        assert act == pytest.approx(s["activations"][0], abs=1e-4)
+
+
+def test_actor_that_cannot_load_the_models_stops_the_sweep(ray_session, toy_cfg) -> None:
+    cfg = toy_cfg("preset.factory=pipeline.runner.toy:no_such_preset", "cluster.actors=1",
+                  "neurons.select=[{layer: fc, units: [0]}]")
+    with pytest.raises(ConfigError, match="actor failed to start.*no_such_preset"):
+        run(cfg, progress_stream=io.StringIO())
+    assert not any((Path(cfg.output.dir) / "jobs").glob("*.parquet"))
+
+
+def test_progress_line_counts_rate_and_eta() -> None:
+    now, out = [0.0], io.StringIO()
+    progress = Progress(10, earlier=2, stream=out, clock=lambda: now[0])
+    now[0] = 4.0
+    progress.update(2, 40)
+    now[0] = 5.0
+    progress.update(failed=0)  # nothing ended: no new line before the heartbeat
+    assert out.getvalue().splitlines() == [
+        "jobs 4/10 (2 from earlier runs) | 10.0 samples/s | ETA 0:00:12"]

@@ -98,7 +98,7 @@ class Worker:
             observed = self._ranges.get((ref, band.codes, band.range_seed), (0.0, 0.0))
             lo, hi = to_absolute(band, observed, ref.name)
             constraints.append((self.models.neuron(ref), lo, hi))
-        return Problem(constraints=constraints, n=job.n, seed=job.seed, name=job.job_id)
+        return Problem(constraints=constraints, n=job.n, seed=job.sampling_seed, name=job.job_id)
 
     def run(self, jobs: list[Job]) -> list[Outcome]:
         """Sample ``jobs`` (same sampler settings) packed in one batch; one outcome per job."""

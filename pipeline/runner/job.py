@@ -109,6 +109,13 @@ class Job:
         }
 
     @cached_property
+    def sampling_seed(self) -> int:
+        """The sampler's seed: the sweep seed mixed with the neurons and bands, so that
+        every job of a sweep starts from its own codes, reproducibly."""
+        text = json.dumps([self.seed, self.spec()["neurons"], self.spec()["bands"]], sort_keys=True)
+        return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+    @cached_property
     def job_id(self) -> str:
         """20 hex digits of the sha256 of the canonical JSON of :meth:`spec`."""
         text = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))

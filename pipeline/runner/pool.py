@@ -106,8 +106,9 @@ class Pool:
                     progress.update()
                     continue
                 index, batch = inflight.pop(ready[0])
-                for (job, failures), outcome in zip(batch, self._collect(ready[0], index, batch),
-                                                    strict=True):
+                for (job, failures), outcome in zip(
+                    batch, self._collect(ready[0], index, batch), strict=True
+                ):
                     status = self._settle(job, failures, outcome)
                     if status:
                         counts[status] += 1
@@ -143,8 +144,13 @@ class Pool:
         except RayError as err:
             reason = _reason(err)
         return [
-            Outcome(job.job_id, "error", error=reason, device=where.get("device"),
-                    host=where.get("host"))
+            Outcome(
+                job.job_id,
+                "error",
+                error=reason,
+                device=where.get("device"),
+                host=where.get("host"),
+            )
             for job, _ in batch
         ]
 
@@ -162,7 +168,7 @@ class Pool:
             status=status,
             neurons=[ref.as_dict() for ref in job.neurons],
             n_requested=job.n,
-            seed=job.seed,
+            seed=job.sampling_seed,
             config=job.spec(),
             bands=outcome.bands,
             n_samples=outcome.samples.num_rows if outcome.samples is not None else 0,

@@ -41,7 +41,8 @@ def variants() -> dict[str, dict]:
     return {
         "this sampler (defaults)": {},
         "this sampler, no diversity term (eq. 14)": {"diversity": "none"},
-        "this sampler, no tangent noise": {"noise": 0.0},
+        "this sampler, normals every step": {"normals_every": 1},
+        "this sampler, no random moves (noise 0)": {"noise": 0.0},
         "this sampler, spacing 0.3": {"spacing": 0.3},
         "paper-literal fast sampler": paper,
         "paper-literal, no diversity (eq. 14)": {**paper, "diversity": "none"},

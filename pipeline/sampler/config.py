@@ -52,7 +52,7 @@ class SamplerConfig:
     step_shrink: float = 0.5
     noise: float = 2.0
     tangent: bool = True
-    normals_every: int = 1
+    normals_every: int = 4
     spacing: float = 0.1
     max_sample_steps: int | None = None
     quantize: bool = False

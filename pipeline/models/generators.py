@@ -60,7 +60,8 @@ class FourierGenerator(nn.Module):
         fy = torch.fft.fftfreq(size)[:, None]
         fx = torch.fft.rfftfreq(size)[None, :]
         freq = torch.sqrt(fx * fx + fy * fy).clamp(min=1.0 / size)
-        self.register_buffer("scale", (1.0 / freq**decay) * size, persistent=False)
+        # 1/4: Lucid's constant keeping the image before the sigmoid near unit scale
+        self.register_buffer("scale", (1.0 / freq**decay) / 4.0, persistent=False)
         color = _COLOR_SQRT / _COLOR_SQRT.norm(dim=0).max()
         self.register_buffer("color", color, persistent=False)
         self.spectrum_shape = (channels, size, size // 2 + 1, 2)

@@ -69,7 +69,8 @@ def read_layers(
 
     def make_hook(name: str) -> Callable:
         def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-            captured[name] = output
+            # a copy: a later in-place op (ReLU(inplace=True)) would overwrite the output
+            captured[name] = output.clone()
             if len(captured) == len(wanted):
                 raise _CapturedError
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
 from pipeline.zoo.cache import verify_sha256
 from pipeline.zoo.checkpoints import freeze, load_into, read_state_dict
@@ -42,9 +41,7 @@ def build_mnist(
     classifier = load_into(
         digit_classifier(), read_state_dict(classifier_path), str(classifier_path)
     )
-    with safe_open(str(generator_path), framework="pt") as handle:
-        meta = handle.metadata()
-    generator = FeatureInverter(code_max=float(meta["code_max"]), init_std=float(meta["init_std"]))
+    generator = FeatureInverter(code_max=report["code_bounds"][1], init_std=report["init_std"])
     load_into(generator, read_state_dict(generator_path), str(generator_path))
     accuracy = report["metrics"]["test_accuracy"]
     return Preset(

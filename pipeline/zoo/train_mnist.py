@@ -166,10 +166,11 @@ def save(classifier: nn.Sequential, generator: FeatureInverter, out: Path, repor
         {k: v.contiguous() for k, v in classifier.state_dict().items()},
         str(out / "mnist_classifier.safetensors"),
     )
+    # No safetensors metadata: its key order is not stable, which would change the bytes.
+    # The generator's code bounds and init_std go into mnist.json instead.
     save_file(
         {k: v.contiguous() for k, v in generator.state_dict().items()},
         str(out / "mnist_generator.safetensors"),
-        metadata={"code_max": repr(generator.code_bounds[1]), "init_std": repr(generator.init_std)},
     )
     report["sha256"] = {
         name: sha256_file(out / name)

@@ -12,6 +12,7 @@ import pyarrow.dataset as ds
 from pipeline.atlas.catalog import Entry
 from pipeline.atlas.images import tiny
 from pipeline.atlas.select import farthest_first
+from pipeline.store import scan
 
 COLUMNS = ["job_id", "sample", "activations", "image", "phase", "step", "chain"]
 INTERSECTIONS = "intersection"  # the store's layer partition of intersections (docs/dataset.md)
@@ -63,7 +64,7 @@ def read_shown(dataset: ds.Dataset, entry: Entry, count: int, select_on: str) ->
     else:
         where = pc.field("layer") == INTERSECTIONS
     columns = COLUMNS + (["code"] if select_on == "code" else [])
-    table = dataset.to_table(columns=columns, filter=where & pc.field("job_id").isin(ids))
+    table = scan(dataset, columns, where & pc.field("job_id").isin(ids))
     out = {}
     for job_id in ids:
         rows = table.filter(pc.field("job_id") == job_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +13,23 @@ import ray
 from pipeline.errors import ConfigError
 
 _KEYS = {
-    "address", "actors", "num_cpus", "gpus_per_actor", "jobs_per_batch", "retries", "device",
-    "cache_dir", "local_cpus", "progress_seconds",
+    "address",
+    "actors",
+    "num_cpus",
+    "gpus_per_actor",
+    "jobs_per_batch",
+    "retries",
+    "device",
+    "cache_dir",
+    "local_cpus",
+    "progress_seconds",
+    "connect_timeout",
 }
+# The client's HTTP/2 connection preface and an empty SETTINGS frame: a gRPC server (Ray's
+# GCS or Ray Client server) answers with its own SETTINGS frame.
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_SETTINGS = 4
+log = logging.getLogger(__name__)
 
 
 def _count(value: Any, name: str, minimum: int, auto: bool = False) -> int | None:
@@ -40,6 +55,7 @@ class ClusterSettings:
     cache_dir: str | None = None
     local_cpus: int | None = None
     progress_seconds: float = 2.0
+    connect_timeout: float = 10.0
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> ClusterSettings:
@@ -50,10 +66,13 @@ class ClusterSettings:
         num_cpus, gpus = section.get("num_cpus", 1), section.get("gpus_per_actor", "auto")
         if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)) or num_cpus <= 0:
             raise ConfigError(f"cluster.num_cpus must be a positive number, got {num_cpus!r}")
-        if gpus != "auto" and (isinstance(gpus, bool) or not isinstance(gpus, (int, float))
-                               or gpus < 0):
+        if gpus != "auto" and (
+            isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus < 0
+        ):
             raise ConfigError(f"cluster.gpus_per_actor must be >= 0 or 'auto', got {gpus!r}")
-        local = section.get("local_cpus")
+        local, timeout = section.get("local_cpus"), section.get("connect_timeout", 10.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigError(f"cluster.connect_timeout must be a positive number, got {timeout!r}")
         return cls(
             address=section.get("address") or None,
             actors=_count(section.get("actors", "auto"), "actors", 1, auto=True),
@@ -65,6 +84,51 @@ class ClusterSettings:
             cache_dir=section.get("cache_dir") or None,
             local_cpus=None if local is None else _count(local, "local_cpus", 1),
             progress_seconds=float(section.get("progress_seconds", 2.0)),
+            connect_timeout=float(timeout),
+        )
+
+
+def _bootstrap(address: str) -> tuple[str, int]:
+    """``(host, port)`` that ``ray.init(address=address)`` will connect to."""
+    if address.startswith("ray://"):
+        text = address[len("ray://"):]
+    else:
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+
+        try:  # resolves "auto" and RAY_ADDRESS as ray.init does
+            text = canonicalize_bootstrap_address_or_die(address)
+        except (ConnectionError, ValueError) as err:
+            raise ConfigError(
+                f"cluster.address={address!r}: {err}".replace("\n", " ")[:300]
+                + "; start Ray (ray start --head) or set cluster.address=null for a local one"
+            ) from None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"cluster.address must look like host:port or 'auto', got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def probe(address: str, timeout: float) -> None:
+    """Raise :class:`ConfigError` unless a gRPC server (a Ray head) answers at ``address``
+    within ``timeout`` seconds: ``ray.init`` itself waits for minutes on a dead address."""
+    host, port = _bootstrap(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            conn.sendall(_PREFACE)
+            answer = conn.recv(9)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        if isinstance(err, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        raise ConfigError(
+            f"no Ray cluster answers at cluster.address={address!r} ({host}:{port}: {reason}); "
+            "start it, fix the address, or set cluster.address=null to run on this machine"
+        ) from None
+    if len(answer) < 9 or answer[3] != _SETTINGS:
+        raise ConfigError(
+            f"{host}:{port} (cluster.address={address!r}) answers but is not a Ray head; use the "
+            "address `ray start --head` printed (port 6379 by default)"
         )
 
 
@@ -78,6 +142,7 @@ def connect(settings: ClusterSettings) -> bool:
         return False
     common = {"logging_level": logging.WARNING, "configure_logging": True}
     if settings.address:
+        probe(settings.address, settings.connect_timeout)
         ray.init(address=settings.address, **common)
     else:
         ray.init(
@@ -89,20 +154,44 @@ def connect(settings: ClusterSettings) -> bool:
     return True
 
 
+def capacity(num_cpus: float, gpus: float) -> int:
+    """How many actors of ``num_cpus`` CPUs and ``gpus`` GPUs each the live nodes can hold."""
+    total = 0
+    for node in ray.nodes():
+        if not node.get("Alive"):
+            continue
+        have = node.get("Resources", {})
+        fit = math.floor(float(have.get("CPU", 0)) / num_cpus + 1e-9)
+        if gpus > 0:
+            fit = min(fit, math.floor(float(have.get("GPU", 0)) / gpus + 1e-9))
+        total += fit
+    return total
+
+
 def actor_shape(settings: ClusterSettings, jobs: int) -> tuple[int, float, float]:
     """``(actors, cpus each, gpus each)`` for the connected cluster and ``jobs`` to run.
 
     auto: one actor per GPU (``gpus_per_actor`` each) when the cluster has GPUs, else one
-    per ``num_cpus`` CPUs; never more actors than jobs.
+    per ``num_cpus`` CPUs; never more actors than jobs, nor than the nodes can hold (a
+    larger ``cluster.actors`` is lowered, with a warning). An actor that fits on no node
+    is a :class:`ConfigError` (Ray would wait for it forever).
     """
     resources = ray.cluster_resources()
     gpus = float(resources.get("GPU", 0))
     per_gpu = settings.gpus_per_actor if settings.gpus_per_actor is not None else (
         1.0 if gpus else 0.0)
-    if settings.actors is not None:
-        count = settings.actors
-    elif per_gpu > 0:
-        count = max(1, math.floor(gpus / per_gpu))
-    else:
-        count = max(1, math.floor(float(resources.get("CPU", 1)) / settings.num_cpus))
-    return max(1, min(count, jobs)), settings.num_cpus, per_gpu
+    fits = capacity(settings.num_cpus, per_gpu)
+    if fits < 1:
+        raise ConfigError(
+            f"no node of the Ray cluster can hold an actor with cluster.num_cpus="
+            f"{settings.num_cpus:g} and cluster.gpus_per_actor={per_gpu:g} (the cluster has "
+            f"{float(resources.get('CPU', 0)):g} CPUs, {gpus:g} GPUs); lower them "
+            "(gpus_per_actor=auto uses GPUs only where there are some)"
+        )
+    count = settings.actors if settings.actors is not None else fits
+    if count > fits:
+        log.warning(
+            "cluster.actors=%d but the Ray cluster holds only %d actors of %g CPUs and %g GPUs; "
+            "running %d", count, fits, settings.num_cpus, per_gpu, fits,
+        )
+    return max(1, min(count, fits, jobs)), settings.num_cpus, per_gpu

@@ -53,7 +53,13 @@ def load_preset(
         raise ConfigError("set preset.name (a zoo preset such as 'faces') or preset.factory")
     from pipeline import zoo  # the zoo pulls in torchvision: import it only when needed
 
-    return zoo.load(preset["name"], device=device, cache_dir=cache_dir, **options)
+    try:
+        return zoo.load(preset["name"], device=device, cache_dir=cache_dir, **options)
+    except OSError as err:  # a weight file missing or unreadable
+        raise ConfigError(
+            f"preset {preset['name']!r} cannot read its files ({err}); put the file there or "
+            "fix preset.options (docs/zoo.md lists each preset's files)"
+        ) from None
 
 
 def build_generator(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -32,15 +33,17 @@ def observed_ranges(
     device: torch.device,
     batch: int = 64,
 ) -> torch.Tensor:
-    """``(p, 2)``: min and max of each neuron over ``count`` random codes through G."""
+    """``(p, 2)``: min and max of each neuron over ``count`` random codes through G (over
+    the finite activations; a neuron with none gets ``(inf, -inf)``)."""
     readout = Readout(list(neurons))
     lows, highs = [], []
     codes = random_codes(generator, count, seed)
     with torch.no_grad():
         for start in range(0, count, batch):
             acts, _ = readout(generator(codes[start : start + batch].to(device)))
-            lows.append(acts.min(dim=0).values)
-            highs.append(acts.max(dim=0).values)
+            finite = torch.isfinite(acts)  # a NaN or inf reading is left out, not propagated
+            lows.append(acts.where(finite, torch.inf).min(dim=0).values)
+            highs.append(acts.where(finite, -torch.inf).max(dim=0).values)
     low, high = torch.stack(lows).min(dim=0).values, torch.stack(highs).max(dim=0).values
     return torch.stack([low, high], dim=1).cpu()
 
@@ -50,6 +53,11 @@ def to_absolute(band: BandSpec, observed: tuple[float, float], name: str) -> tup
     if band.scale == "absolute":
         return band.lo, band.hi
     low, high = observed
+    if not math.isfinite(low) or not math.isfinite(high):
+        raise ConfigError(
+            f"neuron {name} gave no finite activation over {band.codes} random codes; check the "
+            "network, or use absolute bands for it"
+        )
     if not high > low:
         raise ConfigError(
             f"neuron {name} is constant ({low:g}) over {band.codes} random codes; a relative band "

@@ -10,6 +10,7 @@ from pipeline.store.dataset import (
     read_manifest,
     read_samples,
     samples_dataset,
+    scan,
 )
 from pipeline.store.images import decode_png, encode_png
 from pipeline.store.records import JobRecord, job_table, samples_table
@@ -29,4 +30,5 @@ __all__ = [
     "read_samples",
     "samples_dataset",
     "samples_table",
+    "scan",
 ]

@@ -8,14 +8,18 @@ Layout::
 
 A job is finished when its job record exists. The samples shard is written first, then the
 record, each atomically; so on reopening, a samples shard without a record is an orphan of
-a killed run and is removed.
+a killed run and is removed, and a job whose record or shard was damaged on disk is moved
+to ``quarantine/`` (:mod:`pipeline.store.check`) so that it reruns. A write the disk refuses
+raises a one-line :class:`ConfigError` and leaves no half-written job.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import re
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,11 +29,30 @@ import pyarrow.dataset as ds
 
 from pipeline.errors import ConfigError
 from pipeline.store import schema
-from pipeline.store.shards import remove_temps, write_shard, write_text
+from pipeline.store.check import quarantine
+from pipeline.store.shards import (
+    PARQUET,
+    READ_ERRORS,
+    footer_rows,
+    read_shard,
+    remove_temps,
+    visible,
+    write_shard,
+    write_text,
+)
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 _SAFE = re.compile(r"^[A-Za-z0-9_.+\-]+$")
+log = logging.getLogger(__name__)
+
+
+def _unwritable(root: Path, err: OSError, what: str) -> ConfigError:
+    reason = err.strerror or type(err).__name__
+    return ConfigError(
+        f"cannot {what} in output.dir {root} ({reason}); free disk space or choose a writable "
+        "output.dir, then rerun (finished jobs are kept)"
+    )
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:
@@ -72,9 +95,11 @@ class SweepStore:
                 f"output.dir {self.root} is not empty and is not a sweep output (no {MANIFEST}); "
                 "choose a new or empty folder"
             )
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.root / LOCK, "a")  # noqa: SIM115 - held until close()
+        self.created = not self.root.exists()
+        self._lock = None
         try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.root / LOCK, "a")  # noqa: SIM115 - held until close()
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock.close()
@@ -82,11 +107,21 @@ class SweepStore:
                 f"output.dir {self.root} is in use by another running sweep; wait for it or "
                 "choose another folder"
             ) from None
-        self._register(config)
-        self.samples_dir.mkdir(exist_ok=True)
-        self.jobs_dir.mkdir(exist_ok=True)
-        remove_temps(self.root)
-        self.orphans_removed = self._remove_orphans()
+        except OSError as err:
+            self._discard()
+            raise _unwritable(self.root, err, "create files") from None
+        try:
+            self._register(config)
+            self.samples_dir.mkdir(exist_ok=True)
+            self.jobs_dir.mkdir(exist_ok=True)
+            remove_temps(self.root)
+            self.quarantined = quarantine(self.root, self.samples_dir, self.jobs_dir)
+            self.orphans_removed = self._remove_orphans()
+        except BaseException as err:
+            self.close(discard=True)
+            if isinstance(err, OSError):
+                raise _unwritable(self.root, err, "write") from None
+            raise
 
     @property
     def samples_dir(self) -> Path:
@@ -129,41 +164,127 @@ class SweepStore:
     def write(
         self, job_id: str, partition: tuple[str, int], samples: pa.Table | None, record: pa.Table
     ) -> None:
-        """Store a finished job: its samples shard (if any rows) first, then its job record."""
-        if samples is not None and samples.num_rows:
-            write_shard(samples, self.samples_path(job_id, *partition))
-        write_shard(record, self.jobs_dir / f"{job_id}.parquet")
+        """Store a finished job: its samples shard (if any rows) first, then its job record.
 
-    def close(self) -> None:
-        """Release the lock."""
-        if not self._lock.closed:
+        If the disk refuses either, both are removed (the job stays unfinished) and a
+        one-line :class:`ConfigError` says so.
+        """
+        shards = [(record, self.jobs_dir / f"{job_id}.parquet")]
+        if samples is not None and samples.num_rows:
+            shards.insert(0, (samples, self.samples_path(job_id, *partition)))
+        try:
+            for table, path in shards:
+                write_shard(table, path)
+        except OSError as err:
+            for _, path in reversed(shards):
+                path.unlink(missing_ok=True)
+            raise _unwritable(self.root, err, f"store job {job_id}") from None
+
+    def _discard(self) -> None:
+        """Remove the folder if this store created it and it holds no job yet."""
+        if self.created and not (self.jobs_dir.is_dir() and any(self.jobs_dir.iterdir())):
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def close(self, discard: bool = False) -> None:
+        """Release the lock; ``discard``: also remove the folder if it was created by this
+        store and holds no job (a sweep that failed before storing anything)."""
+        if self._lock is not None and not self._lock.closed:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
+            if discard:
+                self._discard()
 
     def __enter__(self) -> SweepStore:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(discard=exc_type is not None)
 
 
-def samples_dataset(root: str | Path) -> ds.Dataset:
-    """The samples of an output folder as a pyarrow dataset (with ``layer``, ``unit`` columns)."""
+def _shards(folder: Path, pattern: str) -> list[Path]:
+    """The visible shards of a dataset folder of a sweep output."""
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} does not exist; is {folder.parent} a sweep output?")
+    return visible(folder.glob(pattern))
+
+
+def _skip(bad: list[Path]) -> None:
+    """Say, in one line, which shards a read left out and how to get them back."""
+    ids = ", ".join(p.stem for p in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+    log.warning(
+        "%s: skipped %d unreadable shards (jobs %s); to redo them delete their files in jobs/ "
+        "(a rerun quarantines truncated ones itself) and rerun the sweep",
+        bad[0].parent, len(bad), ids,
+    )
+
+
+def _intact(path: Path) -> bool:
+    try:
+        read_shard(path)
+    except READ_ERRORS:
+        return False
+    return True
+
+
+def _dataset(
+    folder: Path, files: list[Path], table_schema: pa.Schema, part: ds.Partitioning | None = None
+) -> ds.FileSystemDataset:
+    """A dataset of the ``files`` whose footer reads (the others skipped with a warning)."""
+    bad = [p for p in files if footer_rows(p) is None]
+    if bad:
+        _skip(bad)
+    return ds.dataset(
+        [str(p) for p in files if p not in bad], schema=table_schema, format=PARQUET,
+        partitioning=part, partition_base_dir=str(folder),
+    )
+
+
+def scan(
+    dataset: ds.FileSystemDataset,
+    columns: list[str] | None = None,
+    where: ds.Expression | None = None,
+) -> pa.Table:
+    """``dataset.to_table(columns, filter=where)``, leaving out with one warning line the
+    shards whose pages fail their checksums (damaged on disk behind an intact footer)."""
+    try:
+        return dataset.to_table(columns=columns, filter=where)
+    except READ_ERRORS:
+        fragments = list(dataset.get_fragments(filter=where))  # pruned by partition
+        bad = [Path(f.path) for f in fragments if not _intact(Path(f.path))]
+        if not bad:
+            raise
+    _skip(bad)
+    good = [f for f in fragments if Path(f.path) not in bad]
+    dataset = ds.FileSystemDataset(good, dataset.schema, dataset.format, dataset.filesystem)
+    return dataset.to_table(columns=columns, filter=where)
+
+
+def samples_dataset(root: str | Path) -> ds.FileSystemDataset:
+    """The samples of an output folder as a pyarrow dataset (with ``layer``, ``unit`` columns).
+
+    Shards whose footer cannot be read (truncated) are left out with one warning line; read
+    it with :func:`scan` to leave out damaged pages as well.
+    """
+    folder = Path(root) / "samples"
     full = pa.schema(list(schema.SAMPLES) + list(schema.PARTITIONS))
     part = ds.partitioning(schema.PARTITIONS, flavor="hive")
-    return ds.dataset(Path(root) / "samples", format="parquet", schema=full, partitioning=part)
+    return _dataset(folder, _shards(folder, "**/*.parquet"), full, part)
 
 
 def read_samples(
     root: str | Path, columns: list[str] | None = None, where: ds.Expression | None = None
 ) -> pa.Table:
-    """Read samples (optionally only some ``columns`` and rows matching a pyarrow expression)."""
-    return samples_dataset(root).to_table(columns=columns, filter=where)
+    """Read samples (optionally only some ``columns`` and rows matching a pyarrow expression).
+
+    Damaged shards are left out with one warning line.
+    """
+    return scan(samples_dataset(root), columns, where)
 
 
 def read_jobs(root: str | Path) -> pa.Table:
-    """Read every job record of an output folder."""
-    return ds.dataset(Path(root) / "jobs", format="parquet", schema=schema.JOBS).to_table()
+    """Read every job record of an output folder (damaged ones left out with a warning)."""
+    folder = Path(root) / "jobs"
+    return scan(_dataset(folder, _shards(folder, "*.parquet"), schema.JOBS))
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:

@@ -1,18 +1,28 @@
 """Parquet shards that appear atomically: temp file in the same folder, fsync, os.replace.
 
 Temp files start with ``.`` so that pyarrow, pandas and DuckDB globs never read them.
+Every data page carries a CRC checksum, verified on every read through the store, so a
+shard damaged on disk raises instead of returning altered images.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 TEMP_SUFFIX = ".tmp"
+# What a damaged or truncated Parquet file raises when it is read.
+READ_ERRORS = (OSError, pa.ArrowException)
+# Parquet reads that check every page's CRC.
+PARQUET = ds.ParquetFileFormat(
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
+)
 
 
 def fsync_dir(path: Path) -> None:
@@ -30,7 +40,7 @@ def write_shard(table: pa.Table, path: Path) -> Path:
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
     try:
         with open(tmp, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
+            pq.write_table(table, handle, compression="zstd", write_page_checksum=True)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -62,3 +72,22 @@ def remove_temps(root: Path) -> int:
         tmp.unlink(missing_ok=True)
         count += 1
     return count
+
+
+def visible(paths: Iterable[Path]) -> list[Path]:
+    """The Parquet shards among ``paths`` that readers see (no dot-files), sorted."""
+    return sorted(p for p in paths if not p.name.startswith(".") and p.suffix == ".parquet")
+
+
+def read_shard(path: Path) -> pa.Table:
+    """A whole shard, every page checked (raises one of :data:`READ_ERRORS` if damaged)."""
+    return pq.read_table(path, page_checksum_verification=True)
+
+
+def footer_rows(path: Path) -> int | None:
+    """The row count in a shard's footer, or ``None`` when the footer cannot be read
+    (a truncated or overwritten file). Reads only the end of the file."""
+    try:
+        return pq.read_metadata(path).num_rows
+    except READ_ERRORS:
+        return None

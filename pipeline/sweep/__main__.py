@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from pipeline.errors import ConfigError
 from pipeline.sweep.config import CONF_DIR, register
+from pipeline.sweep.preflight import preflight
 from pipeline.sweep.run import dry_run, run
 
 
@@ -44,11 +45,19 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Entry point: ``--dry-run`` is shorthand for the override ``dry_run=true``."""
+    """Entry point: ``--dry-run`` is shorthand for the override ``dry_run=true``.
+
+    Every bad setting ends the program with one ``ConfigError: ...`` line and exit code 2.
+    """
     if "--dry-run" in sys.argv:
         sys.argv.remove("--dry-run")
         sys.argv.append("dry_run=true")
     register()
+    try:
+        preflight(sys.argv[1:])
+    except ConfigError as err:
+        print(f"ConfigError: {err}", file=sys.stderr)
+        sys.exit(2)
     _main()
 
 

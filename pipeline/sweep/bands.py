@@ -13,6 +13,7 @@ range (0 = min, 1 = max over ``range.codes`` random codes through G drawn with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,11 +26,17 @@ _KEYS = {"kind", "values", "start", "stop", "count", "scale", "range"}
 
 def _pair(value: Any, where: str) -> tuple[float, float]:
     if not (isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2):
-        raise ConfigError(f"{where}: a band is a pair [lo, hi], got {value!r}")
+        raise ConfigError(f"{where}: a band is a pair [lo, hi], got {value!r}; give both bounds")
     try:
         lo, hi = float(value[0]), float(value[1])
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: band bounds must be numbers, got {value!r}") from None
+        raise ConfigError(
+            f"{where}: band bounds must be numbers, got {value!r}; give both bounds"
+        ) from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ConfigError(
+            f"{where}: band bounds must be finite, got {value!r}; give two numbers lo < hi"
+        )
     if not lo < hi:
         raise ConfigError(f"{where}: band [{lo}, {hi}] needs lo < hi; swap the bounds")
     return lo, hi
@@ -39,7 +46,14 @@ def ladder(start: float, stop: float, count: int) -> list[tuple[float, float]]:
     """``count`` equal, touching bands covering ``[start, stop]``, lowest first."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ConfigError(f"bands.count must be a positive int, got {count!r}")
-    start, stop = float(start), float(stop)
+    try:
+        start, stop = float(start), float(stop)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"ladder start and stop must be numbers, got {start!r}, {stop!r}"
+        ) from None
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        raise ConfigError(f"a ladder needs finite start and stop, got {start}, {stop}")
     if not start < stop:
         raise ConfigError(f"ladder needs start < stop, got start={start}, stop={stop}")
     width = (stop - start) / count

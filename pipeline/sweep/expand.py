@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 
 from pipeline.errors import ConfigError
+from pipeline.models.readout import Readout
 from pipeline.models.transforms import RandomTransforms
 from pipeline.runner.job import Job
 from pipeline.runner.models import Models
@@ -23,15 +25,16 @@ class LazyModels:
     """The sweep's models on the CPU, loaded the first time expansion needs to ask them
     (the output layer's name, a label, or a layer's width)."""
 
-    def __init__(self, model: dict[str, Any]) -> None:
+    def __init__(self, model: dict[str, Any], cache_dir: str | None = None) -> None:
         self._model = model
+        self._cache_dir = cache_dir
         self._loaded: Models | None = None
 
     @property
     def models(self) -> Models:
         """The loaded models."""
         if self._loaded is None:
-            self._loaded = Models(self._model, "cpu")
+            self._loaded = Models(self._model, "cpu", self._cache_dir)
         return self._loaded
 
     @property
@@ -102,3 +105,27 @@ def expand(cfg: DictConfig | dict[str, Any], info: ModelInfo | None = None) -> l
             job = Job(target.neurons, bands, n, seed, sampler, model, target.name, target.partition)
             jobs.setdefault(job.job_id, job)
     return list(jobs.values())
+
+
+def check_neurons(jobs: list[Job], info: LazyModels) -> None:
+    """Read every neuron of ``jobs`` once on the CPU models, so that an unknown layer or a
+    unit or position out of range stops the sweep with a :class:`ConfigError` before
+    anything is written, instead of failing each of its jobs.
+
+    If the models do not load here (e.g. the weights live only on the workers), the check
+    is left to the actors, which stop the sweep with one line if they cannot load them.
+    """
+    try:
+        models = info.models
+    except ConfigError:
+        return
+    refs = list(dict.fromkeys(ref for job in jobs for ref in job.neurons))
+    neurons = []
+    for ref in refs:
+        try:
+            neurons.append(models.neuron(ref))
+        except ConfigError as err:
+            raise ConfigError(f"neuron {ref.name}: {err}") from None
+    codes = torch.zeros(1, models.generator.code_dim, device=models.device)
+    with torch.no_grad():
+        Readout(neurons)(models.generator(codes))

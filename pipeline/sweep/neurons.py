@@ -8,7 +8,8 @@
 
 plus ``spatial`` (``center``, ``mean`` or ``[y, x]``) for layers with a spatial grid.
 Units of the output layer (``layer: null``) are checked here, which loads the models on
-the CPU; an index on a named layer is checked by the actor (a bad one fails its job).
+the CPU; every layer, unit and position is checked by ``expand.check_neurons`` before a
+sweep runs.
 ``neurons.intersections`` lists groups sampled jointly::
 
     {name: cat_and_dog, members: [{layer: null, unit: 281}, {unit: 207, bands: [[5, 10]]}],
@@ -64,7 +65,7 @@ def _spatial(value: Any, where: str) -> str:
 
 def _unit(value: Any, layer: str | None, info: ModelInfo, where: str) -> int:
     """A unit index. ``layer`` None means the output layer: labels allowed, range checked
-    now (that loads the models); on a named layer an index is checked by the actor."""
+    now (that loads the models); on a named layer, by ``check_neurons`` later."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ConfigError(f"{where}: a unit is an int or a label, got {value!r}")
     if isinstance(value, str) and layer is not None and layer != info.output_layer:

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from pipeline.runner import ClusterSettings, Job, Pool, Progress, connect
 from pipeline.store import SweepStore
 from pipeline.sweep.config import RESULT_KEYS, sweep_hash, to_plain
-from pipeline.sweep.expand import expand, model_settings
+from pipeline.sweep.expand import LazyModels, check_neurons, expand, model_settings
 
 
 def describe(job: Job) -> dict[str, Any]:
@@ -29,10 +29,18 @@ def describe(job: Job) -> dict[str, Any]:
     }
 
 
+def checked_jobs(plain: dict[str, Any]) -> list[Job]:
+    """The jobs of a resolved config, their neurons checked on the models (CPU)."""
+    info = LazyModels(model_settings(plain), (plain["cluster"] or {}).get("cache_dir") or None)
+    jobs = expand(plain, info)
+    check_neurons(jobs, info)
+    return jobs
+
+
 def dry_run(cfg: DictConfig | dict[str, Any], out: TextIO | None = None) -> list[Job]:
     """Print the expanded jobs as JSON lines (nothing is run or written); return them."""
     out = out if out is not None else sys.stdout
-    jobs = expand(cfg)
+    jobs = checked_jobs(to_plain(cfg))
     for job in jobs:
         out.write(json.dumps(describe(job), sort_keys=True) + "\n")
     print(f"{len(jobs)} jobs", file=sys.stderr)
@@ -45,11 +53,14 @@ def run(cfg: DictConfig | dict[str, Any], progress_stream: TextIO | None = None)
     Resumes by default: jobs with a job record in the output folder are skipped. Uses the
     Ray session of this process if one is initialised, else starts or joins one (per
     ``cluster.address``) and shuts it down at the end. Returns the output folder.
+
+    Bad settings raise a one-line :class:`ConfigError`; one found before any job is stored
+    (including Ray or the actors failing to start) leaves no new output folder behind.
     """
     plain = to_plain(cfg)
-    jobs = expand(plain)
-    digest = sweep_hash(plain)
     settings = ClusterSettings.from_config(plain["cluster"])
+    jobs = checked_jobs(plain)
+    digest = sweep_hash(plain)
     record = {"name": plain.get("name"), **{key: plain[key] for key in RESULT_KEYS}}
     with SweepStore(plain["output"]["dir"], digest, record) as store:
         finished = store.finished()

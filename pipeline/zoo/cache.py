@@ -38,13 +38,18 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verify_sha256(path: str | Path, expected: str) -> None:
-    """Raise :class:`ConfigError` unless the file at ``path`` has sha256 ``expected``."""
+def verify_sha256(
+    path: str | Path, expected: str, fix: str = "delete it and fetch it again"
+) -> None:
+    """Raise :class:`ConfigError` unless the file at ``path`` exists and has sha256
+    ``expected``; ``fix`` ends the message (how to get a good copy)."""
+    if not Path(path).is_file():
+        raise ConfigError(f"weight file {path} is missing; {fix}")
     actual = sha256_file(path)
     if actual != expected.lower():
         raise ConfigError(
             f"sha256 of {path} is {actual}, expected {expected}; the file is corrupt, truncated "
-            "or a different version: delete it and fetch it again"
+            f"or a different version: {fix}"
         )
 
 

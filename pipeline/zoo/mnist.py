@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from pipeline.errors import ConfigError
 from pipeline.zoo.cache import verify_sha256
 from pipeline.zoo.checkpoints import freeze, load_into, read_state_dict
 from pipeline.zoo.labels import digit_labels
@@ -16,9 +17,18 @@ from pipeline.zoo.preset import Preset
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
+RESTORE = (
+    "the mnist weights ship with the code: restore them (git checkout -- pipeline/zoo/weights, "
+    "or reinstall) or retrain them with `make zoo`"
+)
+
+
 def mnist_report(weights_dir: str | Path = WEIGHTS_DIR) -> dict:
     """The training report ``mnist.json`` (metrics, code bounds, checksums, settings)."""
-    return json.loads((Path(weights_dir) / "mnist.json").read_text())
+    path = Path(weights_dir) / "mnist.json"
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing; {RESTORE}")
+    return json.loads(path.read_text())
 
 
 def build_mnist(
@@ -35,7 +45,7 @@ def build_mnist(
     report = mnist_report(weights_dir)
     paths = {name: weights_dir / name for name in report["sha256"]}
     for name, path in paths.items():
-        verify_sha256(path, report["sha256"][name])
+        verify_sha256(path, report["sha256"][name], fix=RESTORE)
     classifier_path = paths["mnist_classifier.safetensors"]
     generator_path = paths["mnist_generator.safetensors"]
     classifier = load_into(

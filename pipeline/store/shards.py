@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -34,13 +35,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_shard(table: pa.Table, path: Path) -> Path:
-    """Write ``table`` to ``path`` so that readers see either no file or the whole file."""
+def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write`` on a hidden temp file beside ``path``, fsync it, rename it onto
+    ``path`` and fsync the folder: readers see either no file or the whole file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
     try:
         with open(tmp, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd", write_page_checksum=True)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -48,21 +50,19 @@ def write_shard(table: pa.Table, path: Path) -> Path:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
     return path
+
+
+def write_shard(table: pa.Table, path: Path) -> Path:
+    """Write ``table`` to ``path`` as a zstd Parquet file with page checksums, atomically."""
+    return _write_atomically(
+        path,
+        lambda handle: pq.write_table(table, handle, compression="zstd", write_page_checksum=True),
+    )
 
 
 def write_text(text: str, path: Path) -> Path:
-    """Write a small text file atomically (same recipe as :func:`write_shard`)."""
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
-    return path
+    """Write a small UTF-8 text file atomically."""
+    return _write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def remove_temps(root: Path) -> int:

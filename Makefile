@@ -3,6 +3,8 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# torch's OpenMP threads busy-wait by default, which slows everything on a loaded 2-core box.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install test lint demo bench clean chromium zoo zoo-fetch
 
@@ -41,5 +43,7 @@ zoo-fetch: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache
 
+# torch-lucent (a baseline) pins kornia<=0.4.1 and old torch: installed without its pins.
 bench: $(STAMP)
+	$(BIN)/pip install -q --no-deps torch-lucent==0.1.8 kornia==0.4.1 decorator==5.3.1
 	$(BIN)/python -m bench

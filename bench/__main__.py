@@ -1,50 +1,112 @@
-"""Run the benchmarks and write bench/RESULTS.md: ``python -m bench`` (``make bench``)."""
+"""Run the benchmarks and write bench/RESULTS.md: ``python -m bench`` (``make bench``).
+
+``--only efficiency,packing`` runs some sections (written to ``--out``, default
+RESULTS.md); each section is also a module that prints its table alone
+(``python -m bench.efficiency``).
+"""
 
 from __future__ import annotations
 
-import platform
+import argparse
+import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from bench import logistic
+from bench import efficiency, logistic, overhead, packing, quality
+from bench.common import machine
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+GPU = Path(__file__).resolve().parent / "GPU.md"
+
+Section = tuple[str, str, str, Callable[[], str]]
 
 
-def machine() -> str:
-    """One line naming the machine the absolute times come from."""
-    return (
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}, Python {platform.python_version()}"
-    )
-
-
-def main() -> None:
-    """Run every section and write the results file."""
-    torch.set_num_threads(2)
-    start = time.perf_counter()
-    sections = [
-        (
+def sections() -> dict[str, Section]:
+    """Name -> (title, description, command, function returning the markdown body)."""
+    return {
+        "logistic": (
             "Sampling efficiency and quality: the logistic unit (n = 500, K = 10)",
-            logistic.__doc__,
-            logistic.table(logistic.run()),
+            logistic.__doc__, "python -m bench.logistic",
+            lambda: logistic.table(logistic.run()),
         ),
-    ]
+        "efficiency": (
+            "Sampling efficiency on `mnist` and `faces` (n = 500, K = 10)",
+            efficiency.__doc__, "python -m bench.efficiency",
+            lambda: efficiency.table(efficiency.run()),
+        ),
+        "overhead": (
+            "Overhead: time per sampler step against a bare forward + backward",
+            overhead.__doc__, "python -m bench.overhead",
+            lambda: overhead.table(overhead.run()),
+        ),
+        "packing": (
+            "Packing jobs into one batch, and Ray actors",
+            packing.__doc__, "python -m bench.packing",
+            lambda: packing.table(packing.packing() + packing.ray_scaling()),
+        ),
+        "quality": (
+            "Quality at equal compute: every method on one neuron and band",
+            quality.__doc__, "python -m bench.quality",
+            lambda: "\n\n".join(quality.table(*quality.run(name)) for name in quality.SETUPS),
+        ),
+    }
+
+
+def gpu_section() -> list[str]:
+    """Where the GPU numbers come from, and the last ones if bench/GPU.md exists."""
+    lines = ["## GPU throughput", "",
+             "Not part of `make bench`: `bench/gpu.sh` on a machine with one NVIDIA GPU (about "
+             "7 minutes; see its header) writes bench/GPU.md: steps/s and samples/s of `faces` "
+             "and `imagenet` at 64 to 1024 chains per batch, and the time of a 1000-neuron x "
+             "6-band x 500-sample sweep per GPU.", ""]
+    if GPU.is_file():
+        text = GPU.read_text().replace("\n# ", "\n### ").replace("\n## ", "\n#### ")
+        lines += ["Last bench/GPU.md:", "", text.lstrip("# "), ""]
+    else:
+        lines += ["No bench/GPU.md yet: it has not been run on a GPU.", ""]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the chosen sections and write the results file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=None, help="comma-separated section names")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    chosen = sections()
+    if args.only:
+        names = args.only.split(",")
+        unknown = sorted(set(names) - set(chosen))
+        if unknown:
+            parser.error(f"unknown sections {unknown}; valid: {sorted(chosen)}")
+        chosen = {k: v for k, v in chosen.items() if k in names}
+    start = time.perf_counter()
     lines = [
         "# Benchmark results",
         "",
-        f"Made by `make bench` (`{sys.executable.split('/')[-1]} -m bench`) on: {machine()}.",
-        "Ratios and step counts are comparable across machines; seconds are for this machine only.",
+        f"Made by `make bench` (`python -m bench`) on: {machine()}, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}.",
+        "Each section's own command is named under its title. Ratios and step counts are "
+        "comparable across machines; seconds are for this machine only, which other jobs "
+        "shared while it ran.",
         "",
     ]
-    for title, doc, body in sections:
-        lines += [f"## {title}", "", " ".join((doc or "").split()), "", body, ""]
+    for name, (title, doc, command, body) in chosen.items():
+        began = time.perf_counter()
+        text = body()
+        took = time.perf_counter() - began
+        print(f"bench: {name} done in {took:.0f} s", file=sys.stderr)
+        lines += [f"## {title}", "", f"Command: `{command}` ({took:.0f} s here).", "",
+                  " ".join((doc or "").split()), "", text, ""]
+    lines += gpu_section()
     lines.append(f"Total benchmark time: {time.perf_counter() - start:.0f} s.")
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(RESULTS.read_text())
+    args.out.write_text("\n".join(lines) + "\n")
+    print(args.out.read_text())
 
 
 if __name__ == "__main__":

@@ -49,18 +49,18 @@ def variants() -> dict[str, dict]:
     }
 
 
-def uniform_reference(model: torch.nn.Module) -> dict:
+def uniform_reference(model: torch.nn.Module, n: int = N) -> dict:
     """Redundancy and edge share of independent uniform samples of the inverse set."""
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(400_000, D, generator=gen)
     a = model(x)[:, 0]
-    keep = x[(a >= LO) & (a <= HI)][:N]
+    keep = x[(a >= LO) & (a <= HI)][:n]
     acts = model(keep)
     return {**redundancy(keep), **band_coverage(acts, [(LO, HI)])}
 
 
-def run() -> list[dict]:
-    """One row per variant: means over SEEDS."""
+def run(n: int = N, seeds: tuple[int, ...] = SEEDS) -> list[dict]:
+    """One row per variant: means over ``seeds``."""
     model, _, _ = unit()
     f = pipeline.neuron(model, "2", 0)
     G = pipeline.PixelGenerator((D,))
@@ -69,9 +69,9 @@ def run() -> list[dict]:
         settings = {k: v for k, v in settings.items() if k != "k"}
         sampler = pipeline.InverseSetSampler(G, None, [(f, LO, HI)], k=K, **settings)
         stats, seconds = [], []
-        for seed in SEEDS:
+        for seed in seeds:
             start = time.perf_counter()
-            result = sampler.sample(N, seed=seed)
+            result = sampler.sample(n, seed=seed)
             seconds.append(time.perf_counter() - start)
             stats.append(result.stats)
         row = {"variant": name, "seconds": statistics.mean(seconds)}
@@ -88,13 +88,13 @@ def run() -> list[dict]:
         ):
             row[key] = statistics.mean(float(s[key]) for s in stats)
         rows.append(row)
-    ref = uniform_reference(model)
+    ref = uniform_reference(model, n)
     rows.append(
         {
             "variant": "independent uniform samples (reference)",
             "seed_steps": None,
             "sample_steps": None,
-            "n_returned": N,
+            "n_returned": n,
             "feasibility": 1.0,
             "duplicates": 0,
             "edge_share": ref["edge_share"],

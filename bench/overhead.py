@@ -1,12 +1,13 @@
 """Time per sampler step against the bare forward + backward of G, f and E (the limit).
 
 On the `faces` preset (DCGAN -> 128 px -> MobileNetV2), K = 10 chains, one output
-neuron in a band inside its observed range. "bare" is codes -> G -> network -> one
-backward to the codes, written with plain torch calls; the sampler rows are the time
-per iteration of its seed phase and of its fast phase (median over the iterations of a
-run, best of REPEATS runs), measured in the same process, interleaved with the bare
-steps. One fast step with tangent noise does one extra backward per constraint for
-the normals; `tangent=False` and `normals_every=4` show that cost.
+neuron in a band inside its observed range (50-90% quantiles). "bare" is codes -> G ->
+network -> one backward to the codes, written with plain torch calls; the sampler rows
+are the time per iteration of its seed phase and of its fast phase (median over the
+iterations of a run, best of REPEATS runs), measured in the same process, interleaved
+with the bare steps. A fast step with tangent noise does one extra backward per constraint when it
+recomputes the normals (every ``normals_every`` steps; default 4): the "two backwards"
+row is that step's floor, and `normals_every=1` and `tangent=False` show the cost.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 import pipeline
 from pipeline import zoo
 
-K, UNIT, REPEATS, N = 10, 837, 3, 200
+K, UNIT, REPEATS, N = 10, 837, 2, 100
 
 
 def observed_band(preset: zoo.Preset, f: pipeline.Neuron) -> tuple[float, float]:
@@ -33,16 +34,20 @@ def observed_band(preset: zoo.Preset, f: pipeline.Neuron) -> tuple[float, float]
     return lo, hi
 
 
-def bare_step(preset: zoo.Preset, codes: torch.Tensor) -> float:
-    """Seconds for codes -> G -> preprocess -> network, and one backward to the codes."""
+def bare_step(preset: zoo.Preset, codes: torch.Tensor, backwards: int = 1) -> float:
+    """Seconds for codes -> G -> preprocess -> network, and ``backwards`` backward passes to
+    the codes (2: what a fast step with tangent noise needs, the loss and one normal)."""
     codes = codes.detach().requires_grad_(True)
     start = time.perf_counter()
     out = preset.network(preset.preprocess(preset.generator(codes)))
-    torch.autograd.grad(out[:, UNIT].sum(), codes)
+    for i in range(backwards):
+        torch.autograd.grad(out[:, UNIT].sum(), codes, retain_graph=i < backwards - 1)
     return time.perf_counter() - start
 
 
-def sampler_steps(preset: zoo.Preset, band: tuple[float, float], **settings) -> tuple[float, float]:
+def sampler_steps(
+    preset: zoo.Preset, band: tuple[float, float], n: int, **settings
+) -> tuple[float, float]:
     """Median seconds per iteration of the seed phase and of the fast phase.
 
     Iterations are timed through the progress callback (called once per iteration);
@@ -53,23 +58,26 @@ def sampler_steps(preset: zoo.Preset, band: tuple[float, float], **settings) -> 
         preset.generator, E, [(f, *band)], k=K, quantize=True, **settings
     )
     marks: list[tuple[float, int]] = []
-    sampler.sample(N, seed=0, progress=lambda done, _: marks.append((time.perf_counter(), done)))
+    sampler.sample(n, seed=0, progress=lambda done, _: marks.append((time.perf_counter(), done)))
     seed, fast = [], []
     for (t0, _), (t1, done) in zip(marks, marks[1:], strict=False):
         (fast if done > K else seed).append(t1 - t0)
     return statistics.median(seed or [float("nan")]), statistics.median(fast or [float("nan")])
 
 
-def run() -> list[dict]:
-    """Rows: variant, seconds per step, ratio to bare."""
-    preset = zoo.load("faces")
+def run(
+    n: int = N, repeats: int = REPEATS, only: list[str] | None = None, size: int = 128
+) -> list[dict]:
+    """Rows: variant, seconds per step, ratio to bare (``only``: a subset of the variants;
+    ``size``: the network's input side)."""
+    preset = zoo.load("faces", size=size)
     preset.network.eval()
     preset.generator.eval()
     band = observed_band(preset, preset.neuron(UNIT))
     codes = torch.randn(K, preset.generator.code_dim, generator=torch.Generator().manual_seed(1))
     variants = {
-        "fast phase, defaults (tangent noise)": {},
-        "fast phase, normals every 4 steps": {"normals_every": 4},
+        "fast phase, defaults (tangent noise, normals every 4 steps)": {},
+        "fast phase, normals every step": {"normals_every": 1},
         "fast phase, no tangent projection": {"tangent": False},
         "fast phase, paper-literal": {
             k: v
@@ -77,16 +85,20 @@ def run() -> list[dict]:
             if k not in ("k", "quantize")
         },
     }
-    bare, seed, fast = [], [], {name: [] for name in variants}
-    for _ in range(REPEATS):
+    variants = {k: v for k, v in variants.items() if only is None or k in only}
+    bare, bare2, seed, fast = [], [], [], {name: [] for name in variants}
+    for _ in range(repeats):
         bare.append(min(bare_step(preset, codes) for _ in range(5)))
+        bare2.append(min(bare_step(preset, codes, backwards=2) for _ in range(5)))
         for name, settings in variants.items():
-            s, f = sampler_steps(preset, band, **settings)
+            s, f = sampler_steps(preset, band, n, **settings)
             seed.append(s)
             fast[name].append(f)
     limit = min(bare)
     rows = [
         {"variant": "bare G + network forward and backward", "seconds": limit, "ratio": 1.0},
+        {"variant": "bare, forward and two backwards (loss + one normal)", "seconds": min(bare2),
+         "ratio": min(bare2) / limit},
         {"variant": "seed phase step", "seconds": min(seed), "ratio": min(seed) / limit},
     ]
     for name, values in fast.items():

@@ -1,0 +1,102 @@
+"""Helpers shared by the benchmarks: bands from observed activations, compute counts, subsets."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from pipeline.sampler import SampleSet
+from pipeline.sampler.metrics import redundancy
+
+Images = Callable[[torch.Tensor], torch.Tensor]
+
+
+def machine() -> str:
+    """One line naming the machine the absolute times come from."""
+    return (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}, Python {platform.python_version()}"
+    )
+
+
+def random_codes(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
+    """Codes as the sampler starts them: N(0, init_std^2), clipped to ``code_bounds``."""
+    gen = torch.Generator().manual_seed(seed)
+    codes = torch.randn(n, generator.code_dim, generator=gen) * getattr(generator, "init_std", 1.0)
+    bounds = getattr(generator, "code_bounds", None)
+    return codes.clamp(*bounds) if bounds else codes
+
+
+@torch.no_grad()
+def observed(generator: nn.Module, f: Callable, n: int = 256, seed: int = 0) -> torch.Tensor:
+    """Activations of ``f`` on ``n`` random codes through G (seeded), in batches of 64."""
+    codes = random_codes(generator, n, seed)
+    return torch.cat([f(generator(chunk)) for chunk in codes.split(64)])
+
+
+def quantile_band(values: torch.Tensor, lo: float, hi: float) -> tuple[float, float]:
+    """The band between two quantiles of observed activations, rounded to 2 decimals."""
+    q = torch.quantile(values.float(), torch.tensor([lo, hi])).tolist()
+    return round(q[0], 2), round(q[1], 2)
+
+
+def chain_evaluations(result: SampleSet, k: int) -> int:
+    """Forward + backward passes of G and the network spent on a result, counted per chain.
+
+    Every iteration evaluates all of a method's chains once; the last evaluation of a run
+    (the one whose samples end it) is counted too. The fast phase's tangent noise adds one
+    backward per constraint on top (see the overhead table); it is not counted here.
+    """
+    stats = result.stats
+    method = stats["method"]
+    if method == "fast":
+        return k * (stats["seed_steps"] + stats["sample_steps"] + 1)
+    if method == "joint":
+        return stats["n_requested"] * (stats["seed_steps"] + 1)
+    if method == "multistart":
+        return stats["n_requested"] * (stats["sample_steps"] + 1)
+    return k * (stats["sample_steps"] + 1)
+
+
+def feasibility(result: SampleSet) -> float | None:
+    """Share of the samples a method produced that lie in every band on re-evaluation.
+
+    The inverse-set methods drop failures before returning (``dropped_on_verify``), so
+    they are counted back in; the baselines return everything and mark ``in_band``.
+    """
+    dropped = int(result.stats.get("dropped_on_verify") or 0)
+    produced = len(result) + dropped
+    return int(result.in_band.sum()) / produced if produced else None
+
+
+def evenly(count: int, m: int) -> torch.Tensor:
+    """Indices of ``min(count, m)`` items spread evenly over ``range(count)``."""
+    if count <= m:
+        return torch.arange(count)
+    return torch.linspace(0, count - 1, m).round().long()
+
+
+def spread(feats: torch.Tensor) -> tuple[float | None, float | None]:
+    """Mean pairwise and mean nearest-neighbour distance of a set of feature vectors."""
+    figures = redundancy(feats.float())
+    return figures["mean_pairwise"], figures["mean_nn"]
+
+
+@contextmanager
+def timed(into: dict, key: str = "seconds"):
+    """Store the wall-clock seconds of the ``with`` block in ``into[key]``."""
+    start = time.perf_counter()
+    try:
+        yield into
+    finally:
+        into[key] = time.perf_counter() - start
+
+
+def fmt(value: float | int | None, spec: str) -> str:
+    """``format(value, spec)``, or ``-`` for missing values."""
+    return "-" if value is None else format(value, spec)

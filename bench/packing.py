@@ -1,0 +1,99 @@
+"""Throughput: jobs packed into one batch, and a Ray sweep with 1 and 2 actors.
+
+Packing: the same 16 problems of the `mnist` preset (the ten digit logits and six more
+with other seeds, band = the 75-95% quantiles of each logit over 256 random codes,
+n = 100, K = 10, quantised) run as 16 batches of 1 job, 4 of 4 and 1 of 16 with
+:func:`pipeline.sampler.sample_problems`; every job's chains share each forward and
+backward pass of its batch. Ray: ``pipeline.sweep.run`` on a small `mnist` sweep (4
+output neurons x 2 relative bands, n = 50, 2 jobs per batch), 1 actor against 2 actors of
+1 CPU each, model loading and Ray start-up included (they are part of a real sweep).
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import torch
+
+from bench.common import observed, quantile_band
+from pipeline import zoo
+from pipeline.sampler import Problem, SamplerConfig, sample_problems
+from pipeline.sweep import compose, run
+
+PACKS = (1, 4, 16)
+
+
+def problems(preset: zoo.Preset, count: int, n: int) -> list[Problem]:
+    """``count`` problems on the digit logits (cycling through them, new seed each round)."""
+    out = []
+    for i in range(count):
+        f = preset.neuron(str(i % 10))
+        band = quantile_band(observed(preset.generator, f), 0.75, 0.95)
+        out.append(Problem([(f, *band)], n=n, seed=i // 10))
+    return out
+
+
+def packing(count: int = 16, n: int = 100, packs: tuple[int, ...] = PACKS) -> list[dict]:
+    """Samples per second for each packing of the same ``count`` problems."""
+    preset = zoo.load("mnist")
+    jobs = problems(preset, count, n)
+    config = SamplerConfig(k=10, quantize=True)
+    rows = []
+    for pack in packs:
+        start = time.perf_counter()
+        results = []
+        for i in range(0, count, pack):
+            results += sample_problems(preset.generator, preset.encoder(), jobs[i : i + pack],
+                                       config)
+        seconds = time.perf_counter() - start
+        samples = sum(len(r) for r in results)
+        rows.append({
+            "setting": f"{pack} job(s) per batch ({pack * config.k} chains)",
+            "jobs": count, "samples": samples, "seconds": seconds, "rate": samples / seconds,
+        })
+    return rows
+
+
+def ray_scaling(actors: tuple[int, ...] = (1, 2), units: int = 4, n: int = 50) -> list[dict]:
+    """Wall time and samples per second of one small sweep with each actor count."""
+    rows = []
+    for count in actors:
+        with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
+            cfg = compose([
+                "preset=mnist", f"neurons.select=[{{layer: null, units: {list(range(units))}}}]",
+                f"sampler.n={n}", f"cluster.actors={count}", "cluster.num_cpus=1",
+                "cluster.jobs_per_batch=2", "cluster.progress_seconds=1000",
+                f"output.dir={Path(tmp) / 'out'}", "name=bench-ray",
+            ])
+            start = time.perf_counter()
+            root = run(cfg, progress_stream=io.StringIO())
+            seconds = time.perf_counter() - start
+            samples = ds.dataset(root / "samples", format="parquet").count_rows()
+        rows.append({
+            "setting": f"Ray, {count} actor(s) x 1 CPU", "jobs": 2 * units, "samples": samples,
+            "seconds": seconds, "rate": samples / seconds,
+        })
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table; speed-ups relative to the first row of each kind."""
+    lines = ["| setting | jobs | samples | s | samples/s | speed-up |", "|---|---|---|---|---|---|"]
+    base: dict[str, float] = {}
+    for r in rows:
+        kind = r["setting"].split(",")[0] if r["setting"].startswith("Ray") else "pack"
+        base.setdefault(kind, r["rate"])
+        lines.append(
+            f"| {r['setting']} | {r['jobs']} | {r['samples']} | {r['seconds']:.1f} | "
+            f"{r['rate']:.1f} | {r['rate'] / base[kind]:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    print(table(packing() + ray_scaling()))

@@ -1,0 +1,133 @@
+"""The benchmarks at their smallest settings, and bench/gpu.sh --cpu-smoke."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench import efficiency, figures, logistic, lucent_baseline, overhead, packing, quality
+from bench.common import chain_evaluations, evenly
+from bench.features import efficientnet_features, pixel_features
+from pipeline.zoo.cache import default_cache_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: the test machine is shared, and spinning threads slow it down."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_gpu_script_cpu_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "GPU.md"
+    env = {**os.environ, "INVERSE_SET_CACHE": str(default_cache_dir())}
+    done = subprocess.run(
+        [str(ROOT / "bench" / "gpu.sh"), "--cpu-smoke", "--presets", "faces", "--seconds", "10",
+         "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = out.read_text()
+    rows = re.findall(r"^\| (\d+) \| (\d+) \| (\d+)/(\d+) \|", text, flags=re.M)
+    assert [int(r[0]) for r in rows] == [10, 20, int(rows[-1][0])]  # the scan, then the best
+    hours = float(re.search(r"Sweep: ([\d.]+) h per GPU", text).group(1))
+    assert hours > 0
+
+
+def test_gpu_script_without_gpu_says_so() -> None:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([str(ROOT / "bench" / "gpu.sh"), "--seconds", "1"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "ConfigError: no CUDA device" in done.stderr
+
+
+def test_logistic_smallest() -> None:
+    rows = logistic.run(n=20, seeds=(0,))
+    ours = rows[0]
+    assert ours["n_returned"] == 20 and ours["feasibility"] == 1.0
+    assert rows[-1]["variant"].startswith("independent uniform")
+    assert len(logistic.table(rows).splitlines()) == 2 + len(rows)
+
+
+def test_efficiency_smallest() -> None:
+    rows = efficiency.run(n=12, cases={"mnist": (["0"], ["typical"], ["defaults"])})
+    assert len(rows) == 1 and rows[0]["returned"] == 12
+    assert rows[0]["seed_steps"] >= 1
+    assert "~85 (min. 49)" in efficiency.table(rows)
+
+
+def test_overhead_smallest() -> None:
+    defaults = "fast phase, defaults (tangent noise, normals every 4 steps)"
+    rows = overhead.run(n=12, repeats=1, only=[defaults], size=64)
+    assert [r["variant"] for r in rows] == [
+        "bare G + network forward and backward",
+        "bare, forward and two backwards (loss + one normal)",
+        "seed phase step",
+        defaults,
+    ]
+    assert rows[0]["ratio"] == 1.0
+    assert all(r["seconds"] > 0 and r["ratio"] > 0 for r in rows)  # no NaN: both phases ran
+
+
+def test_packing_and_ray_smallest(ray_session) -> None:
+    rows = packing.packing(count=2, n=10, packs=(1, 2))
+    assert [r["samples"] for r in rows] == [20, 20]
+    ray_rows = packing.ray_scaling(actors=(1,), units=1, n=10)
+    assert ray_rows[0]["samples"] == 2 * 10  # one neuron x two bands
+    assert "speed-up" in packing.table(rows + ray_rows)
+
+
+def test_quality_smallest_spends_the_budget() -> None:
+    only = ["this sampler (defaults)", "PPGN-style Langevin"]
+    rows, setting = quality.run("mnist", budget=400, m=5, only=only)
+    by = {r["method"]: r for r in rows}
+    assert by["PPGN-style Langevin"]["evaluations"] == 400
+    assert by["this sampler (defaults)"]["evaluations"] <= 400
+    assert by["this sampler (defaults)"]["feasibility"] == 1.0
+    assert by["this sampler (defaults)"]["used"] == 5
+    assert "pixels 28x28: mean / NN dist." in quality.table(rows, setting)
+
+
+def test_second_feature_spaces() -> None:
+    images = torch.rand(3, 3, 64, 64)
+    feats = efficientnet_features()(images)
+    assert feats.shape == (3, 1280) and torch.isfinite(feats).all()
+    assert pixel_features(16)(images).shape == (3, 3 * 16 * 16)
+    assert evenly(10, 4).tolist() == [0, 3, 6, 9]
+
+
+def test_lucent_baseline_renders_or_says_how_to_install() -> None:
+    why = lucent_baseline.missing()
+    if why is not None:
+        assert lucent_baseline.INSTALL in why
+        return
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 3))
+    images = lucent_baseline.render(net, "2", 1, "0", batch=2, steps=4, size=32, snapshots=2)
+    assert images.shape == (4, 3, 32, 32)
+    assert 0 <= float(images.min()) and float(images.max()) <= 1
+
+
+def test_chain_evaluations_count_every_evaluation() -> None:
+    class Fake:
+        stats = {"method": "joint", "n_requested": 50, "seed_steps": 9}
+
+    assert chain_evaluations(Fake(), 10) == 500
+
+
+def test_figures_quick(tmp_path: Path) -> None:
+    numbers = tmp_path / "FIGURES.md"
+    figures.main(["--quick", "--only", "4", "--img-dir", str(tmp_path), "--numbers",
+                  str(numbers)])
+    assert (tmp_path / "exp-fig4.png").stat().st_size > 1000
+    rows = [line for line in numbers.read_text().splitlines() if line.startswith("| sunglasses")]
+    assert len(rows) == 2 and all("| 1.00 |" in row for row in rows)

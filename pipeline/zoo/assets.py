@@ -19,6 +19,16 @@ class WheelAsset:
     sha256: str
     licence: str
 
+    def describe(self) -> dict[str, str]:
+        """Where the file comes from, its checksum and licence (for a preset's info)."""
+        return {
+            "package": self.package,
+            "version": self.version,
+            "file": self.member,
+            "sha256": self.sha256,
+            "licence": self.licence,
+        }
+
     @property
     def filename(self) -> str:
         """The name the file gets in the cache (sha-prefixed, so versions never collide)."""

@@ -94,19 +94,7 @@ def build_faces(
         info={
             "size": size,
             "code_bound": code_bound,
-            "generator": {
-                "package": FACE_DCGAN.package,
-                "version": FACE_DCGAN.version,
-                "file": FACE_DCGAN.member,
-                "sha256": FACE_DCGAN.sha256,
-                "licence": FACE_DCGAN.licence,
-            },
-            "network": {
-                "package": MOBILENET_V2.package,
-                "version": MOBILENET_V2.version,
-                "file": MOBILENET_V2.member,
-                "sha256": MOBILENET_V2.sha256,
-                "licence": MOBILENET_V2.licence,
-            },
+            "generator": FACE_DCGAN.describe(),
+            "network": MOBILENET_V2.describe(),
         },
     )

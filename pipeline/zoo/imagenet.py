@@ -48,12 +48,6 @@ def build_imagenet(
         ),
         info={
             "size": size,
-            "network": {
-                "package": MOBILENET_V2.package,
-                "version": MOBILENET_V2.version,
-                "file": MOBILENET_V2.member,
-                "sha256": MOBILENET_V2.sha256,
-                "licence": MOBILENET_V2.licence,
-            },
+            "network": MOBILENET_V2.describe(),
         },
     )

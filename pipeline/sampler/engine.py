@@ -72,10 +72,7 @@ def iter_problems(
     bounds = getattr(generator, "code_bounds", None)
     probes = [c[0] for p in problems for c in p.constraints]
     readout = Readout(probes, encoder)
-    columns, start = [], 0
-    for problem in problems:
-        columns.append(slice(start, start + len(problem.constraints)))
-        start += len(problem.constraints)
+    columns = _row_slices([len(p.constraints) for p in problems])
     jobs = [Job(p, config, device, code_dim, init_std, bounds) for p in problems]
     for job in jobs:
         job.phase = _first_phase(job)
@@ -177,6 +174,7 @@ def _gradients(
 
 
 def _row_slices(sizes: Sequence[int]) -> list[slice]:
+    """Consecutive slices of the given sizes (rows of each job, or its constraint columns)."""
     out, start = [], 0
     for size in sizes:
         out.append(slice(start, start + size))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from pipeline.runner import Worker
+from pipeline.runner import ClusterSettings, Pool, Progress, Worker
 from pipeline.store import JobRecord, SweepStore, job_table
 from pipeline.sweep import compose, expand, sweep_hash, to_plain
 from pipeline.sweep.expand import model_settings
@@ -80,3 +81,15 @@ def ray_session() -> str:
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+
+
+def run_pool(cfg: DictConfig, worker: type[Worker]) -> tuple[Pool, dict[str, int], Path]:
+    """Run the jobs of ``cfg`` through a Pool whose actors are ``worker``; return the pool,
+    the status counts and the dataset folder."""
+    plain = to_plain(cfg)
+    jobs = expand(plain)
+    settings = ClusterSettings.from_config(plain["cluster"])
+    with SweepStore(plain["output"]["dir"], "s", {}) as store:
+        pool = Pool(model_settings(plain), settings, store, "s", worker=worker)
+        counts = pool.run(jobs, Progress(len(jobs), stream=io.StringIO()))
+    return pool, counts, store.root

@@ -24,12 +24,12 @@ from ray import cloudpickle
 
 from pipeline.atlas import AtlasSettings, build
 from pipeline.errors import ConfigError
-from pipeline.runner import ClusterSettings, NeuronRef, Pool, Progress, Worker
+from pipeline.runner import NeuronRef, Worker
 from pipeline.runner.models import Models
 from pipeline.store import SweepStore, decode_png, read_jobs, read_samples, shards
 from pipeline.sweep import expand, run, to_plain
 from pipeline.sweep.expand import model_settings
-from tests.conftest import write_in_process
+from tests.conftest import run_pool, write_in_process
 
 ONE_BAND = "bands.values=[[0.5, 0.75]]"
 THREE_UNITS = "neurons.select=[{layer: null, units: [0, 1, 2]}]"
@@ -82,12 +82,7 @@ def test_actor_killed_midway_is_replaced_and_its_jobs_rerun(ray_session, toy_cfg
     DiesOnce.marker = str(tmp_path / "died")
     cfg = toy_cfg(ONE_BAND, "neurons.select=[{layer: null, units: [0, 1, 2, 3]}]",
                   "cluster.jobs_per_batch=1")
-    plain = to_plain(cfg)
-    jobs = expand(plain)
-    settings = ClusterSettings.from_config(plain["cluster"])
-    with SweepStore(plain["output"]["dir"], "s", {}) as store:
-        pool = Pool(model_settings(plain), settings, store, "s", worker=DiesOnce)
-        counts = pool.run(jobs, Progress(len(jobs), stream=io.StringIO()))
+    pool, counts, _ = run_pool(cfg, DiesOnce)
     assert Path(DiesOnce.marker).exists() and pool.replaced == 1
     assert counts == {"done": 4, "infeasible": 0, "failed": 0}
     records = assert_exact(cfg)

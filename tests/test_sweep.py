@@ -15,11 +15,12 @@ import torch
 from ray import cloudpickle
 
 from pipeline.errors import ConfigError
-from pipeline.runner import ClusterSettings, NeuronRef, Pool, Progress, Worker
+from pipeline.runner import NeuronRef, Progress, Worker
 from pipeline.runner.toy import toy_network
-from pipeline.store import SweepStore, decode_png, read_jobs, read_samples
+from pipeline.store import decode_png, read_jobs, read_samples
 from pipeline.sweep import expand, run, sweep_hash, to_plain
 from pipeline.sweep.expand import model_settings
+from tests.conftest import run_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_BAND = "bands.values=[[0.5, 0.75]]"
@@ -138,14 +139,9 @@ def test_failed_jobs_are_retried_then_recorded(ray_session, toy_cfg) -> None:
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     cfg = toy_cfg(ONE_BAND, "cluster.jobs_per_batch=1",
                   "neurons.select=[{layer: null, units: [0, 1, 2]}, {layer: conv, units: [9]}]")
-    plain = to_plain(cfg)
-    jobs = expand(plain)
-    settings = ClusterSettings.from_config(plain["cluster"])
-    with SweepStore(plain["output"]["dir"], "s", {}) as store:
-        pool = Pool(model_settings(plain), settings, store, "s", worker=FlakyWorker)
-        counts = pool.run(jobs, Progress(len(jobs), stream=io.StringIO()))
-        assert counts == {"done": 2, "infeasible": 0, "failed": 2}
-        records = {r["target"]: r for r in read_jobs(store.root).to_pylist()}
+    _, counts, root = run_pool(cfg, FlakyWorker)
+    assert counts == {"done": 2, "infeasible": 0, "failed": 2}
+    records = {r["target"]: r for r in read_jobs(root).to_pylist()}
     assert records["fc:1"]["attempts"] == 3 and "always broken" in records["fc:1"]["error"]
     assert records["conv:9"]["attempts"] == 1 and "ConfigError" in records["conv:9"]["error"]
     assert records["fc:0"]["status"] == "done" and records["fc:0"]["attempts"] in (2, 3)

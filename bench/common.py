@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from pipeline.models.generators import random_codes
 from pipeline.sampler import SampleSet
 from pipeline.sampler.metrics import redundancy
 
@@ -22,14 +23,6 @@ def machine() -> str:
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, Python {platform.python_version()}"
     )
-
-
-def random_codes(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
-    """Codes as the sampler starts them: N(0, init_std^2), clipped to ``code_bounds``."""
-    gen = torch.Generator().manual_seed(seed)
-    codes = torch.randn(n, generator.code_dim, generator=gen) * getattr(generator, "init_std", 1.0)
-    bounds = getattr(generator, "code_bounds", None)
-    return codes.clamp(*bounds) if bounds else codes
 
 
 @torch.no_grad()

@@ -175,7 +175,7 @@ def test_fourier_generator_with_transforms() -> None:
     model = small_cnn()
     G = pipeline.FourierGenerator(16)
     f = pipeline.neuron(model, "6", 2)
-    x = G(torch.randn(64, G.code_dim) * G.init_std * 20)
+    x = G(torch.randn(64, G.code_dim) * G.prior.scale * 20)
     lo, hi = torch.quantile(f(x), torch.tensor([0.5, 0.9])).tolist()
     sampler = pipeline.InverseSetSampler(
         G,

@@ -14,7 +14,7 @@ import torch
 
 from pipeline.sampler.diversity import AcceptedSet
 from pipeline.sampler.fast import FastPhase
-from pipeline.sampler.job import Job, Phase, View
+from pipeline.sampler.job import Evaluation, GradientPhase, JobState, Phase
 from pipeline.sampler.lagrangian import AugmentedLagrangian, in_band, violation
 
 
@@ -43,12 +43,12 @@ class Adam:
         return codes - self.lr * m_hat / (v_hat.sqrt() + 1e-8)
 
 
-class SeedPhase:
+class SeedPhase(GradientPhase):
     """Augmented-Lagrangian seeding of ``chains`` codes; ``label`` names their samples."""
 
     wants_normals = False
 
-    def __init__(self, job: Job, chains: int, label: str = "seed") -> None:
+    def __init__(self, job: JobState, chains: int, label: str = "seed") -> None:
         cfg = job.config
         self.job, self.label = job, label
         self.codes = job.init_codes(chains)
@@ -60,7 +60,7 @@ class SeedPhase:
         """-gamma D / (K^2 scale) + penalty."""
         return -self.job.within_term(codes, feats) + self.lagrangian.penalty(acts)
 
-    def advance(self, view: View) -> Phase | None:
+    def advance(self, view: Evaluation) -> Phase | None:
         """Stop when every chain is in band (or the budget is spent), else take one step."""
         job, cfg = self.job, self.job.config
         job.track_best(view.acts, view.finite)
@@ -107,7 +107,7 @@ class SeedPhase:
         self.last_gap[rows] = float("inf")
         job.counts["reseeded"] += len(rows)
 
-    def _finish(self, inside: torch.Tensor, view: View) -> Phase | None:
+    def _finish(self, inside: torch.Tensor, view: Evaluation) -> Phase | None:
         job = self.job
         job.multipliers = {
             "mu": self.lagrangian.mu,

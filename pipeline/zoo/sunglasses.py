@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from pipeline import InverseSetSampler, zoo
-from pipeline.zoo.make_grids import DOCS_IMG, random_codes, save_grid
+from pipeline.models.generators import random_codes
+from pipeline.zoo.make_grids import DOCS_IMG, save_grid
 
 
 @torch.no_grad()

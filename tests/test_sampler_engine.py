@@ -45,7 +45,7 @@ class LateQueue:
         return self.queue.popleft()
 
 
-@pytest.mark.parametrize("method", ["fast"])
+@pytest.mark.parametrize("method", ["fast", "ess"])
 def test_slots_and_late_problems_give_the_unpacked_results(unit, method) -> None:
     G, f = unit
     cfg = SamplerConfig(k=4, method=method)
@@ -81,6 +81,17 @@ def test_slots_bound_the_chains_in_flight(unit) -> None:
     assert len(out) == 4 and max(sizes) == 8 and min(sizes) == 4
     with pytest.raises(ConfigError, match="slots"):
         list(iter_problems(G, None, problems(f), slots=0))
+
+
+def test_exploration_rows_take_no_backward(unit) -> None:
+    G, f = unit
+    res = sample_problems(G, None, [Problem([(f, 0.3, 0.7)], n=40, seed=0)],
+                          SamplerConfig(k=4, method="ess"))[0]
+    assert len(res) == 40 and res.status == "done"
+    assert res.stats["evals_backward"] == 0 < res.stats["evals_forward"]
+    fast = sample_problems(G, None, [Problem([(f, 0.3, 0.7)], n=40, seed=0)],
+                           SamplerConfig(k=4, method="fast"))[0]
+    assert fast.stats["evals_backward"] == fast.stats["evals_forward"] > 0
 
 
 def test_plain_callable_needs_code_dim(unit) -> None:

@@ -27,6 +27,7 @@ from pipeline.models.transforms import RandomTransforms
 from pipeline.sampler.baselines import Langevin, MultiStart
 from pipeline.sampler.batch import evaluate_batch, row_slices
 from pipeline.sampler.config import Problem, SamplerConfig
+from pipeline.sampler.explore import ExplorePhase
 from pipeline.sampler.job import JobState, Phase
 from pipeline.sampler.sampleset import SampleSet
 from pipeline.sampler.seeds import SeedPhase
@@ -37,6 +38,8 @@ Progress = Callable[[int, int], None]
 
 def _first_phase(job: JobState) -> Phase:
     cfg = job.config
+    if cfg.method == "ess":
+        return ExplorePhase(job)
     if cfg.method == "fast":
         if job.problem.n < cfg.k:
             raise ConfigError(

@@ -6,9 +6,9 @@ Three kinds, all with independent coordinates centred at zero (or on a box):
 - ``uniform``: c uniform on the box [low, high]^d;
 - ``truncated``: N(0, scale^2 I) restricted to the box [low, high]^d.
 
-The sampler's target is p(c) restricted to the bands, so the prior is part of the method:
-elliptical slice sampling explores the Gaussian kinds (the box, if any, is part of the
-indicator), hit-and-run slice sampling the uniform one.
+Every kind is the image of a standard normal z ~ N(0, I) under a coordinate-wise monotone
+map (:meth:`Prior.from_normal`); the sampler's target is p(c) restricted to the bands, and
+it explores it by elliptical slice sampling in z.
 """
 
 from __future__ import annotations
@@ -74,6 +74,38 @@ class Prior:
             return torch.ones(codes.shape[0], dtype=torch.bool, device=codes.device)
         return ((codes >= self.low) & (codes <= self.high)).all(dim=1)
 
+    def _cdf_box(self) -> tuple[float, float]:
+        """Phi(low / scale), Phi(high / scale): the truncated normal's box in probability."""
+        box = torch.tensor([self.low, self.high], dtype=torch.float64) / self.scale
+        lo, hi = torch.special.ndtr(box).tolist()
+        return lo, hi
+
+    def from_normal(self, z: torch.Tensor) -> torch.Tensor:
+        """The codes T(z) with z ~ N(0, I) mapped coordinate-wise (monotone) so that T(z)
+        follows this prior: scaling, or the inverse CDF of the box or truncated normal."""
+        if self.kind == "normal":
+            return z * self.scale
+        p = torch.special.ndtr(z.double())
+        if self.kind == "uniform":
+            codes = self.low + (self.high - self.low) * p
+        else:
+            lo, hi = self._cdf_box()
+            q = (lo + (hi - lo) * p).clamp(1e-300, 1 - 1e-16)
+            codes = torch.special.ndtri(q) * self.scale
+        return codes.clamp(self.low, self.high).to(z.dtype)
+
+    def to_normal(self, codes: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`from_normal` (codes on the box's faces map to +-8.2)."""
+        if self.kind == "normal":
+            return codes / self.scale
+        c = codes.double()
+        if self.kind == "uniform":
+            p = (c - self.low) / (self.high - self.low)
+        else:
+            lo, hi = self._cdf_box()
+            p = (torch.special.ndtr(c / self.scale) - lo) / (hi - lo)
+        return torch.special.ndtri(p.clamp(1e-16, 1 - 1e-16)).to(codes.dtype)
+
     def describe(self) -> str:
         """A short human-readable form, e.g. ``N(0, 1^2) on [-3, 3]``."""
         if self.kind == "uniform":
@@ -86,16 +118,7 @@ def draw_codes(prior: Prior, count: int, dim: int, rng: torch.Generator) -> torc
     """``count`` codes of length ``dim`` from ``prior``, drawn on the CPU from ``rng``.
 
     The one place random codes are drawn (sampler, band ranges, grids, benchmarks), so the
-    same seed gives the same codes on every device. Truncated normals are drawn exactly by
-    the inverse CDF.
+    same seed gives the same codes on every device: standard normal draws mapped through
+    :meth:`Prior.from_normal` (exact for every kind).
     """
-    if prior.kind == "normal":
-        return torch.randn(count, dim, generator=rng) * prior.scale
-    u = torch.rand(count, dim, generator=rng, dtype=torch.float64)
-    if prior.kind == "uniform":
-        return (prior.low + (prior.high - prior.low) * u).float()
-    box = torch.tensor([prior.low, prior.high], dtype=torch.float64)
-    cdf = torch.special.ndtr(box / prior.scale)
-    p = (cdf[0] + (cdf[1] - cdf[0]) * u).clamp(1e-300, 1 - 1e-16)
-    codes = torch.special.ndtri(p) * prior.scale
-    return codes.clamp(prior.low, prior.high).float()
+    return prior.from_normal(torch.randn(count, dim, generator=rng))

@@ -11,7 +11,8 @@ K independent chains, each in one of three modes, switched per chain as it goes:
   10% of its gap over an outer iteration starts again from a fresh prior draw.
 - ``EXPLORING``: each transition first makes up to r independence proposals from the
   prior (the first in band is the next state: an exact, independent draw), and if all r
-  miss, one slice-sampling transition (:mod:`pipeline.sampler.slice`); forward passes only.
+  miss, one elliptical slice sampling transition (:mod:`pipeline.sampler.slice`); forward
+  passes only.
   The r misses happen with probability (1 - q)^r whatever the current state (q: the bands'
   prior mass), so the kernel is a fixed mixture of an exact draw and the slice kernel and
   keeps the target. r = ceil(2 / q) from the prior draws made before exploring (r = 0,
@@ -97,7 +98,6 @@ class ExplorePhase:
         self.draws = [0, 0]  # prior draws before exploring: made, in band
         self.seeds = ChainSeeds(job, k, self.codes)
         self.kernel = SliceKernel(job.prior, k, job.code_dim, job.rng, self.codes.device)
-        self.label = "ess" if job.prior.gaussian else "slice"
         self.since = [0] * k
         self.burn = [0] * k
         self.trace: list[list[torch.Tensor]] = [[] for _ in range(k)]
@@ -243,7 +243,7 @@ class ExplorePhase:
             return
         self.since[i] += 1
         if self.since[i] >= self.thin:
-            self._keep(i, view, self.label)
+            self._keep(i, view, "ess")
 
     def _keep(self, i: int, view: Evaluation, label: str) -> None:
         job = self.job

@@ -75,6 +75,7 @@ def test_coverage_close_to_exact_samples(unit, generator, settings, band) -> Non
     assert res.stats["evals_backward"] == 0 or res.stats["reseeded"] >= 0
     assert res.stats["rhat"] < 1.1 and res.stats["ess"] > N / 4
     assert generator.prior.inside(res.codes).all()
+    assert res.stats["prior"] == generator.prior.describe()
 
 
 def test_fast_sampler_covers_far_less(unit) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import ray
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 
 _KEYS = {
     "address",
@@ -98,7 +98,8 @@ def _bootstrap(address: str) -> tuple[str, int]:
         try:  # resolves "auto" and RAY_ADDRESS as ray.init does
             text = canonicalize_bootstrap_address_or_die(address)
         except (ConnectionError, ValueError) as err:
-            raise ConfigError(
+            fault = EnvironmentFault if isinstance(err, ConnectionError) else ConfigError
+            raise fault(
                 f"cluster.address={address!r}: {err}".replace("\n", " ")[:300]
                 + "; start Ray (ray start --head) or set cluster.address=null for a local one"
             ) from None
@@ -109,8 +110,10 @@ def _bootstrap(address: str) -> tuple[str, int]:
 
 
 def probe(address: str, timeout: float) -> None:
-    """Raise :class:`ConfigError` unless a gRPC server (a Ray head) answers at ``address``
-    within ``timeout`` seconds: ``ray.init`` itself waits for minutes on a dead address."""
+    """Raise unless a gRPC server (a Ray head) answers at ``address`` within ``timeout``
+    seconds (``ray.init`` itself waits for minutes on a dead address): nothing answering is
+    an :class:`EnvironmentFault` (the head is down or unreachable), something other than a
+    Ray head answering a :class:`ConfigError` (the address is wrong)."""
     host, port = _bootstrap(address)
     try:
         with socket.create_connection((host, port), timeout=timeout) as conn:
@@ -121,7 +124,7 @@ def probe(address: str, timeout: float) -> None:
         reason = err.strerror or str(err)
         if isinstance(err, TimeoutError):
             reason = f"no answer within {timeout:g} s"
-        raise ConfigError(
+        raise EnvironmentFault(
             f"no Ray cluster answers at cluster.address={address!r} ({host}:{port}: {reason}); "
             "start it, fix the address, or set cluster.address=null to run on this machine"
         ) from None

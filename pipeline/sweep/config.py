@@ -17,7 +17,7 @@ from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.sampler import SamplerConfig
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -36,7 +36,9 @@ def register() -> None:
 def conf_dir() -> Path:
     """The ``conf/`` folder of this checkout."""
     if not (CONF_DIR / "config.yaml").is_file():
-        raise ConfigError(f"no Hydra config at {CONF_DIR}; run from a checkout of the repository")
+        raise EnvironmentFault(
+            f"no Hydra config at {CONF_DIR}; run from a checkout of the repository"
+        )
     return CONF_DIR
 
 

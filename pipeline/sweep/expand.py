@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.models.readout import Readout
 from pipeline.models.transforms import RandomTransforms
 from pipeline.runner.job import Job
@@ -112,12 +112,13 @@ def check_neurons(jobs: list[Job], info: LazyModels) -> None:
     unit or position out of range stops the sweep with a :class:`ConfigError` before
     anything is written, instead of failing each of its jobs.
 
-    If the models do not load here (e.g. the weights live only on the workers), the check
-    is left to the actors, which stop the sweep with one line if they cannot load them.
+    If the models do not load here (e.g. the weights live only on the workers, or this
+    machine cannot fetch them), the check is left to the actors, which stop the sweep with
+    one line if they cannot load them.
     """
     try:
         models = info.models
-    except ConfigError:
+    except (ConfigError, EnvironmentFault):
         return
     refs = list(dict.fromkeys(ref for job in jobs for ref in job.neurons))
     neurons = []

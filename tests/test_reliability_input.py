@@ -1,5 +1,6 @@
 """Bad input on the command line: one ``ConfigError:`` line naming the problem and the fix,
-exit code 2, no traceback, and the output folder not created (or left as it was).
+exit code 2 (``EnvironmentFault:`` and exit code 1 when the machine, not the config, is at
+fault), no traceback, and the output folder not created (or left as it was).
 
 Every case runs ``python -m pipeline.sweep`` in its own process; the cases run two at a
 time (each spends most of its seconds importing torch and Ray).
@@ -37,6 +38,7 @@ class Case:
     says: list[str]
     setup: Callable[[Path], list[str]] | None = None  # extra overrides made in a folder
     limit_file_size: bool = False
+    fault: str = "ConfigError"  # or "EnvironmentFault" (exit code 1)
     out: Path = field(default=Path())
 
 
@@ -97,8 +99,10 @@ CASES = {
     "weights truncated": Case([], ["sha256 of", "restore them"], weights("truncated")),
     "weights wrong checksum": Case([], ["expected 0000", "restore them"], weights("checksum")),
     "ray address refused": Case([f"cluster.address=127.0.0.1:{free_port()}"],
-                                ["no Ray cluster answers", "refused", "cluster.address=null"]),
-    "ray address silent": Case(["cluster.connect_timeout=1"], ["no answer within 1 s"]),
+                                ["no Ray cluster answers", "refused", "cluster.address=null"],
+                                fault="EnvironmentFault"),
+    "ray address silent": Case(["cluster.connect_timeout=1"], ["no answer within 1 s"],
+                               fault="EnvironmentFault"),
     "GPU actor, no GPU": Case(["cluster.gpus_per_actor=1"],
                               ["no node of the Ray cluster can hold an actor", "lower them"]),
 }
@@ -148,9 +152,9 @@ def refused(ray_session, tmp_path_factory) -> Iterator[dict[str, subprocess.Comp
 def test_bad_input_is_refused_in_one_line(refused, name: str) -> None:
     case, done = CASES[name], refused[name]
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.returncode == {"ConfigError": 2, "EnvironmentFault": 1}[case.fault], done.stderr
     assert "Traceback" not in done.stderr
-    assert lines[-1].startswith("ConfigError: ")
+    assert lines[-1].startswith(f"{case.fault}: ")
     assert all(text in lines[-1] for text in case.says), lines[-1]
     if case.setup is foreign:
         assert [p.name for p in case.out.iterdir()] == ["thesis.tex"]  # left as it was

@@ -117,7 +117,7 @@ def test_bad_configs_raise_one_line_config_errors(toy_cfg, override: str) -> Non
 def test_unknown_sampler_setting_is_a_config_error(toy_cfg) -> None:
     plain = to_plain(toy_cfg())
     plain["sampler"]["chains"] = 3
-    with pytest.raises(ConfigError, match="unknown sampler settings"):
+    with pytest.raises(ConfigError, match="unknown config key .sampler.chains."):
         expand(plain)
 
 

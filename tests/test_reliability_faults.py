@@ -84,7 +84,7 @@ def test_actor_killed_midway_is_replaced_and_its_jobs_rerun(ray_session, toy_cfg
                   "cluster.jobs_per_batch=1")
     pool, counts, _ = run_pool(cfg, DiesOnce)
     assert Path(DiesOnce.marker).exists() and pool.replaced == 1
-    assert counts == {"done": 4, "infeasible": 0, "failed": 0}
+    assert counts == {"done": 4, "partial": 0, "infeasible": 0, "failed": 0}
     records = assert_exact(cfg)
     assert sorted(r["attempts"] for r in records) == [1, 1, 1, 2]  # the lost job, retried
 

@@ -140,7 +140,7 @@ def test_failed_jobs_are_retried_then_recorded(ray_session, toy_cfg) -> None:
     cfg = toy_cfg(ONE_BAND, "cluster.jobs_per_batch=1",
                   "neurons.select=[{layer: null, units: [0, 1, 2]}, {layer: conv, units: [9]}]")
     _, counts, root = run_pool(cfg, FlakyWorker)
-    assert counts == {"done": 2, "infeasible": 0, "failed": 2}
+    assert counts == {"done": 2, "partial": 0, "infeasible": 0, "failed": 2}
     records = {r["target"]: r for r in read_jobs(root).to_pylist()}
     assert records["fc:1"]["attempts"] == 3 and "always broken" in records["fc:1"]["error"]
     assert records["conv:9"]["attempts"] == 1 and "ConfigError" in records["conv:9"]["error"]

@@ -27,7 +27,7 @@ from pipeline.store import samples_table
 
 @dataclass
 class Outcome:
-    """What became of one job on a worker: ``done``, ``infeasible`` or ``error``.
+    """What became of one job on a worker: ``done``, ``partial``, ``infeasible`` or ``error``.
 
     An error is ``retryable`` unless it is a :class:`ConfigError` (the same every time).
     """
@@ -149,7 +149,7 @@ class Worker:
             return _error(job, result)
         try:
             neurons = [ref.as_dict() for ref in job.neurons]
-            status = "done" if result.feasible else "infeasible"
+            status = result.status  # done, partial (budget ended before n) or infeasible
             table = samples_table(job.job_id, job.target, neurons, result) if len(result) else None
             return Outcome(job.job_id, status, table, list(problem.bands), dict(result.stats))
         except Exception as err:

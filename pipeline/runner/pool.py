@@ -87,8 +87,8 @@ class Pool:
         return batch
 
     def run(self, jobs: list[Job], progress: Progress) -> dict[str, int]:
-        """Run ``jobs`` to completion; return how many ended done, infeasible and failed."""
-        counts = {"done": 0, "infeasible": 0, "failed": 0}
+        """Run ``jobs`` to completion; return how many ended in each status."""
+        counts = {"done": 0, "partial": 0, "infeasible": 0, "failed": 0}
         if not jobs:
             return counts
         self.queue.extend((job, 0) for job in jobs)

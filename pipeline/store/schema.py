@@ -38,7 +38,7 @@ SAMPLES = pa.schema(
 # Hive partition columns of the samples dataset: samples/layer=<layer>/unit=<unit>/<job_id>.parquet
 PARTITIONS = pa.schema([pa.field("layer", pa.string()), pa.field("unit", pa.int32())])
 
-STATUSES = ("done", "infeasible", "failed")
+STATUSES = ("done", "partial", "infeasible", "failed")
 
 JOBS = pa.schema(
     [

@@ -15,7 +15,7 @@ import torch
 from ray import cloudpickle
 
 from pipeline.errors import ConfigError
-from pipeline.runner import NeuronRef, Progress, Worker
+from pipeline.runner import NeuronRef, SweepProgress, Worker
 from pipeline.runner.toy import toy_network
 from pipeline.store import decode_png, read_jobs, read_samples
 from pipeline.sweep import expand, run, sweep_hash, to_plain
@@ -140,7 +140,7 @@ def test_failed_jobs_are_retried_then_recorded(ray_session, toy_cfg) -> None:
     cfg = toy_cfg(ONE_BAND, "cluster.jobs_per_batch=1",
                   "neurons.select=[{layer: null, units: [0, 1, 2]}, {layer: conv, units: [9]}]")
     _, counts, root = run_pool(cfg, FlakyWorker)
-    assert counts == {"done": 2, "infeasible": 0, "failed": 2}
+    assert counts == {"done": 2, "partial": 0, "infeasible": 0, "failed": 2}
     records = {r["target"]: r for r in read_jobs(root).to_pylist()}
     assert records["fc:1"]["attempts"] == 3 and "always broken" in records["fc:1"]["error"]
     assert records["conv:9"]["attempts"] == 1 and "ConfigError" in records["conv:9"]["error"]
@@ -206,7 +206,7 @@ def test_actor_that_cannot_load_the_models_stops_the_sweep(ray_session, toy_cfg)
 
 def test_progress_line_counts_rate_and_eta() -> None:
     now, out = [0.0], io.StringIO()
-    progress = Progress(10, earlier=2, stream=out, clock=lambda: now[0])
+    progress = SweepProgress(10, earlier=2, stream=out, clock=lambda: now[0])
     now[0] = 4.0
     progress.update(2, 40)
     now[0] = 5.0

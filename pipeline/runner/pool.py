@@ -7,11 +7,11 @@ has :data:`DEPTH` batches in flight, so it starts the next one without waiting f
 driver. A job whose batch failed is retried on its own, up to ``retries`` times, then
 recorded as failed.
 
-The pool neither hangs nor wastes: an actor that does not start within ``start_timeout``
-seconds (no free resources) is given up, and the sweep goes on with the actors it has
-(one warning); an actor lost with its node is replaced when resources allow; while jobs
-wait, the pool grows back, up to its size, onto resources that became free or nodes that
-joined. With no actor at all for ``start_timeout`` seconds it stops with an
+The pool neither hangs nor wastes: an actor that Ray cannot place on a node within
+``start_timeout`` seconds (no free resources) is given up, and the sweep goes on with the
+actors it has (one warning); an actor lost with its node is replaced when resources allow;
+while jobs wait, the pool grows back, up to its size, onto resources that became free or
+nodes that joined. With no actor at all for ``start_timeout`` seconds it stops with an
 :class:`EnvironmentFault` (a rerun resumes).
 """
 
@@ -55,6 +55,17 @@ def _reason(err: BaseException) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     named = [line for line in lines if "Error:" in line or "Exception:" in line]
     return (named or lines or [type(err).__name__])[-1][:2000]
+
+
+def placed(handle: Any) -> bool:
+    """Whether Ray has placed an actor on a node (its process exists, though it may still be
+    loading the models). Read from Ray's actor table; if that fails, assume it is."""
+    try:
+        from ray._private import state
+
+        return bool(state.actors(handle._actor_id.hex()).get("Pid"))
+    except Exception:  # an internal API: never let it stop a sweep
+        return True
 
 
 def free_actors(cpus: float, gpus: float) -> int:
@@ -112,21 +123,25 @@ class Pool:
         self.actors[self._ids] = _Actor(handle, info)
 
     def _start_first(self) -> None:
-        """Start the pool: every actor that is placed and loads the models in time.
-
-        An actor failing to load the models is a :class:`ConfigError` (the same on every
-        try); none placed in time is an :class:`EnvironmentFault`.
+        """Start the pool; return once one actor has loaded the models (the others join as
+        they start). An actor failing to load the models is a :class:`ConfigError` (the
+        same on every try); none placed within ``start_timeout`` an :class:`EnvironmentFault`.
         """
-        refs = [self._launch() for _ in range(self.shape[0])]
-        try:
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.start_timeout)
-            infos = ray.get(ready)
-        except RayError as err:
-            self._stop()
-            raise ConfigError(f"a sweep actor failed to start: {_reason(err)}") from None
-        for ref, info in zip(ready, infos, strict=True):
-            self._join(self.starting.pop(ref)[0], info)
-        self._give_up(list(self.starting))
+        for _ in range(self.shape[0]):
+            self._launch()
+        while not self.actors:
+            ready, _ = ray.wait(list(self.starting), num_returns=1,
+                                timeout=self.settings.progress_seconds)
+            if not ready:
+                self._give_up_starts(time.monotonic())
+                continue
+            handle, _ = self.starting.pop(ready[0])
+            try:
+                self._join(handle, ray.get(ready[0]))
+            except RayError as err:
+                ray.kill(handle)
+                self._stop()
+                raise ConfigError(f"a sweep actor failed to start: {_reason(err)}") from None
 
     def _started(self, ref: Any) -> None:
         """An actor's ``describe`` answered: it joins the pool (or is dropped if it failed)."""
@@ -138,9 +153,10 @@ class Pool:
             self._shrunk(f"an actor failed to start: {_reason(err)}")
 
     def _give_up_starts(self, now: float) -> None:
-        """Kill the actors still not started ``start_timeout`` seconds after their launch."""
-        self._give_up([ref for ref, (_, since) in self.starting.items()
-                       if now - since >= self.start_timeout])
+        """Kill the actors Ray has not placed on a node ``start_timeout`` seconds after their
+        launch (an actor placed and still loading its models is waited for)."""
+        self._give_up([ref for ref, (handle, since) in self.starting.items()
+                       if now - since >= self.start_timeout and not placed(handle)])
 
     def _give_up(self, refs: list[Any]) -> None:
         """Kill these starting actors (not placed in time) and go on without them."""
@@ -152,7 +168,7 @@ class Pool:
 
     def _shrunk(self, why: str) -> None:
         """Go on with the actors there are (one warning), or stop if there are none."""
-        self._next_growth = time.monotonic() + self.start_timeout
+        self._next_growth = time.monotonic() + self.settings.progress_seconds
         if not self.actors and not self.starting:
             raise EnvironmentFault(
                 f"no sweep actor is running: {why}; check that the Ray cluster has free CPUs/GPUs "
@@ -160,8 +176,8 @@ class Pool:
             )
         if not self._warned:
             self._warned = True
-            log.warning("%s; the sweep goes on with %d actor(s) and grows back when resources "
-                        "return", why, len(self.actors))
+            log.warning("%s; the sweep goes on with the actors it has and grows back when "
+                        "resources return", why)
 
     def _grow(self) -> None:
         """While jobs wait, start another actor if the pool is below its size and the

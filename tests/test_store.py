@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.sampler import SampleSet
 from pipeline.store import (
     JOBS,
@@ -29,6 +30,7 @@ from pipeline.store import (
     read_manifest,
     read_samples,
     samples_table,
+    shard_path,
     shards,
 )
 
@@ -187,6 +189,26 @@ def test_store_resume_bookkeeping(tmp_path: Path) -> None:
     assert read_samples(root).column("job_id").to_pylist() == ["done1"] * 3
 
 
+def test_commit_needs_the_workers_shard_and_is_all_or_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = samples_table("w1", "fc:1", NEURONS, fake_result(3))
+    with SweepStore(tmp_path / "out", "s", {}) as store:
+        with pytest.raises(EnvironmentFault, match="not whole.*every Ray node sees"):
+            store.commit("w1", ("fc", 1), 3, record("w1"))  # the worker's shard is elsewhere
+        shard = shards.write_shard(table, shard_path(store.root, "w1", "fc", 1))
+        monkeypatch.setattr(pq, "write_table", lambda *a, **k: (_ for _ in ()).throw(
+            OSError(errno.ENOSPC, "No space left on device")))
+        with pytest.raises(EnvironmentFault, match="No space left"):
+            store.commit("w1", ("fc", 1), 3, record("w1"))
+        assert not shard.exists() and store.finished() == set()  # the job stays unfinished
+        monkeypatch.undo()
+        shards.write_shard(table, shard)
+        store.commit("w1", ("fc", 1), 3, record("w1"))
+        assert store.finished() == {"w1"}
+    assert read_samples(tmp_path / "out").num_rows == 3
+
+
 def test_store_refuses_foreign_or_busy_folders(tmp_path: Path) -> None:
     foreign = tmp_path / "foreign"
     foreign.mkdir()
@@ -198,6 +220,9 @@ def test_store_refuses_foreign_or_busy_folders(tmp_path: Path) -> None:
         SweepStore(tmp_path / "busy", "s", {})
     with SweepStore(tmp_path / "busy", "s", {}) as again:  # the lock went with the first store
         assert again.finished() == set()
+    with pytest.raises(ConfigError, match="object storage"):  # not a local folder named s3:
+        SweepStore("s3://bucket/sweeps/toy", "s", {})
+    assert not Path("s3:").exists()
 
 
 def test_dataset_reads_agree_across_readers(toy_dataset: Path) -> None:

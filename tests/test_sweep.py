@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,12 +17,12 @@ import torch
 from ray import cloudpickle
 
 from pipeline.errors import ConfigError
-from pipeline.runner import ClusterSettings, NeuronRef, Pool, SweepProgress, Worker
+from pipeline.runner import ClusterSettings, NeuronRef, Pool, SweepProgress, Worker, estimate
 from pipeline.runner.toy import toy_network
 from pipeline.store import SweepStore, decode_png, read_jobs, read_samples
-from pipeline.sweep import expand, run, sweep_hash, to_plain
+from pipeline.sweep import dry_run, expand, run, sweep_hash, to_plain
 from pipeline.sweep.expand import model_settings
-from tests.conftest import run_pool
+from tests.conftest import run_pool, write_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_BAND = "bands.values=[[0.5, 0.75]]"
@@ -261,3 +262,17 @@ class Blocker:
 
     def ready(self) -> bool:
         return True
+
+
+def test_dry_run_says_jobs_evaluations_and_dataset_size(toy_cfg, capsys) -> None:
+    cfg = toy_cfg()  # 4 jobs, n = 12, K = 4, seeds capped at 300 steps
+    jobs = dry_run(cfg, out=io.StringIO())
+    [line] = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert len(jobs) == 4 and line.startswith("4 jobs, 48 samples")
+    assert f"{4 * 4 * (300 + 2 * 2):,} evaluations" in line  # K x (seed + 2 per sample/chain)
+    each = float(re.search(r"\(([\d.]+) KB per sample", line).group(1)) * 1024
+    samples = read_samples(write_in_process(cfg))
+    images = sum(len(b) for b in samples.column("image").to_pylist()) / samples.num_rows
+    assert samples.column("code").to_pylist()[0] == []  # toy codes are the image's pixels
+    stored = images + 2 * 64 + estimate.ROW_BYTES  # 64 float16 features per sample
+    assert 0.5 < each / stored < 2

@@ -110,6 +110,11 @@ class SweepStore:
         self, root: str | Path, sweep: str, config: dict[str, Any], fmt: StoreFormat | None = None
     ) -> None:
         """``fmt``: how samples are stored (codes, images, features; docs/dataset.md)."""
+        if "://" in str(root):
+            raise ConfigError(
+                f"output.dir={root}: object storage URLs are not supported yet; use a local "
+                "folder or one on a filesystem every Ray node mounts (NFS, Lustre, a PVC)"
+            )
         self.root = Path(root).expanduser().resolve()
         self.sweep, self.format = sweep, fmt or StoreFormat()
         if self.root.exists() and not self.root.is_dir():

@@ -8,7 +8,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pipeline.errors import ConfigError
+from pipeline.errors import CONFIG_EXIT, ENVIRONMENT_EXIT, ConfigError, EnvironmentFault
 from pipeline.sweep.config import CONF_DIR, register
 from pipeline.sweep.preflight import preflight
 from pipeline.sweep.run import dry_run, run
@@ -41,13 +41,18 @@ def _main(cfg: DictConfig) -> None:
             print(where_to_look(run(cfg)), file=sys.stderr)
     except ConfigError as err:
         print(f"ConfigError: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(CONFIG_EXIT)
+    except EnvironmentFault as err:
+        print(f"EnvironmentFault: {err}", file=sys.stderr)
+        sys.exit(ENVIRONMENT_EXIT)
 
 
 def main() -> None:
     """Entry point: ``--dry-run`` is shorthand for the override ``dry_run=true``.
 
-    Every bad setting ends the program with one ``ConfigError: ...`` line and exit code 2.
+    Every bad setting ends the program with one ``ConfigError: ...`` line and exit code 2; a
+    failing environment (a dead Ray head, a full disk) with one ``EnvironmentFault: ...``
+    line and exit code 1.
     """
     if "--dry-run" in sys.argv:
         sys.argv.remove("--dry-run")

@@ -253,3 +253,41 @@ def actor_shape(settings: ClusterSettings, jobs: int) -> tuple[int, float, float
             "and %g GPUs; running %d", count, fits, settings.num_cpus, per_gpu, fits,
         )
     return max(1, min(count, fits, jobs)), settings.num_cpus, per_gpu
+
+
+def wait_for_nodes(address: str, count: int, timeout: float) -> int:
+    """Wait until the Ray head at ``address`` answers and ``count`` nodes are alive; return
+    how many are. Past ``timeout`` seconds: an :class:`EnvironmentFault` naming how many
+    joined. For cluster scripts (jobs/slurm.sbatch), which start the nodes themselves."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            probe(address, max(1.0, min(5.0, deadline - time.monotonic())))
+            break
+        except EnvironmentFault:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(_POLL)
+    ray.init(address=address, logging_level=logging.WARNING)
+    try:
+        alive = 0
+        while (alive := sum(1 for node in ray.nodes() if node.get("Alive"))) < count:
+            if time.monotonic() > deadline:
+                raise EnvironmentFault(
+                    f"only {alive} of {count} Ray nodes joined {address} within {timeout:g} s; "
+                    "check the worker nodes' logs and that they reach the head's address"
+                )
+            time.sleep(_POLL)
+        return alive
+    finally:
+        ray.shutdown()
+
+
+if __name__ == "__main__":  # python -m pipeline.runner.cluster ADDRESS NODES TIMEOUT
+    import sys
+
+    try:
+        print(f"{wait_for_nodes(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))} Ray nodes "
+              f"joined {sys.argv[1]}")
+    except EnvironmentFault as err:
+        sys.exit(f"EnvironmentFault: {err}")

@@ -16,6 +16,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from pipeline import zoo
+from pipeline.errors import exit_on_fault
 from pipeline.models.generators import random_codes
 from pipeline.zoo.mnist_data import digit_split
 from pipeline.zoo.train_mnist import hidden_features
@@ -75,4 +76,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_fault():  # one ConfigError / EnvironmentFault line, exit 2 / 1
+        main()

@@ -269,7 +269,7 @@ def test_dry_run_says_jobs_evaluations_and_dataset_size(toy_cfg, capsys) -> None
     jobs = dry_run(cfg, out=io.StringIO())
     [line] = capsys.readouterr().err.strip().splitlines()[-1:]
     assert len(jobs) == 4 and line.startswith("4 jobs, 48 samples")
-    assert f"{4 * 4 * (300 + 2 * 2):,} evaluations" in line  # K x (seed + 2 per sample/chain)
+    assert f"{4 * 12 * 8:,} evaluations" in line  # the default: about 8 per sample
     each = float(re.search(r"\(([\d.]+) KB per sample", line).group(1)) * 1024
     samples = read_samples(write_in_process(cfg))
     images = sum(len(b) for b in samples.column("image").to_pylist()) / samples.num_rows

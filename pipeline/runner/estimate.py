@@ -1,12 +1,13 @@
 """What a sweep's jobs will cost before they run: evaluations and dataset size (--dry-run).
 
 Both are estimates. Evaluations (one forward and backward of G, f and E for one chain)
-follow what the sampler typically needs on real networks (bench/RESULTS.md, "Sampling
-efficiency"): about four outer iterations of the augmented Lagrangian to seed K chains,
-then about two fast steps per sample and chain; other methods run their fixed budgets.
-The size of a sample is measured: images of G on a few random codes of unit scale (more
-detailed than the small codes chains start from, so as busy as samples or busier),
-encoded as the store will, plus the code and features columns at their stored precision.
+follow what the sampler typically needs on real networks (bench/RESULTS.md): the default
+(``ess``) about 8 forward evaluations per sample on typical bands ("Coverage"; high bands
+take more); ``fast`` about four outer iterations of the augmented Lagrangian to seed K
+chains, then about two fast steps per sample and chain ("Sampling efficiency"); other
+methods run their fixed budgets.
+The size of a sample is measured: images of G on a few codes from its prior (what the
+default method's samples are drawn from), encoded as the store will, plus the code and features columns at their stored precision.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
+from pipeline.models.generators import random_codes
 from pipeline.runner.job import JobSpec
 from pipeline.runner.models import Models
 from pipeline.store import StoreFormat, encode_images
@@ -23,12 +25,15 @@ from pipeline.store.formats import compact_features
 
 SEED_OUTER = 4  # outer iterations a seed phase typically takes
 STEPS_PER_SAMPLE = 2  # fast steps per accepted sample and chain, typically
+ESS_EVALS_PER_SAMPLE = 8  # forward evaluations per sample of the default method, typically
 ROW_BYTES = 96  # ids, activations, bands, phase, step, chain (compressed), per sample
 
 
 def evaluations(job: JobSpec) -> int:
     """About how many chain evaluations ``job`` takes."""
     s = job.sampler
+    if s["method"] == "ess":
+        return ESS_EVALS_PER_SAMPLE * job.n
     seed = min(s["max_seed_steps"], SEED_OUTER * s["steps_per_outer"])
     if s["method"] == "fast":
         sample = STEPS_PER_SAMPLE * math.ceil(max(job.n - s["k"], 0) / s["k"])
@@ -43,9 +48,7 @@ def evaluations(job: JobSpec) -> int:
 def sample_bytes(models: Models, fmt: StoreFormat, probes: int = 4) -> float:
     """About how many bytes one stored sample takes (image, code, features, the rest)."""
     generator = models.generator
-    codes = torch.randn(probes, generator.code_dim, generator=torch.Generator().manual_seed(0))
-    bounds = getattr(generator, "code_bounds", None)
-    codes = codes if bounds is None else codes.clamp(*bounds)
+    codes = random_codes(generator, probes, 0)
     with torch.no_grad():
         images = generator(codes.to(models.device)).cpu()
         features = models.encoder(images.to(models.device)).cpu()

@@ -91,10 +91,11 @@ def bare_row_seconds(preset: zoo.Preset, rows: int, repeats: int = 15) -> float:
     """Median seconds of codes -> G -> network -> one backward, per row, at ``rows`` rows."""
     times = []
     codes = torch.randn(rows, preset.generator.code_dim, generator=torch.Generator().manual_seed(0))
+    preprocess = preset.preprocess or (lambda x: x)
     for _ in range(repeats):
         x = codes.clone().requires_grad_(True)
         start = time.perf_counter()
-        out = preset.network(preset.preprocess(preset.generator(x)))
+        out = preset.network(preprocess(preset.generator(x)))
         torch.autograd.grad(out[:, 0].sum(), x)
         times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2] / rows

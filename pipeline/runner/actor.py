@@ -81,13 +81,6 @@ def pick_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
-def _status(job: JobSpec, result: Any) -> str:
-    """``done`` (n samples), ``partial`` (fewer, the budget ran out) or ``infeasible``."""
-    if not result.feasible or not len(result):
-        return "infeasible"
-    return "done" if len(result) >= job.n else "partial"
-
-
 def _error(job: JobSpec, err: BaseException, fault: bool = False) -> Outcome:
     text = f"{type(err).__name__}: {err}".replace("\n", " ")[:2000]
     retry = not fault and not isinstance(err, ConfigError)
@@ -210,7 +203,7 @@ class Worker:
         writes its own shards (``root`` given), else returned as a table."""
         try:
             neurons = [ref.as_dict() for ref in job.neurons]
-            outcome = Outcome(job.job_id, _status(job, result), bands=list(problem.bands),
+            outcome = Outcome(job.job_id, result.status, bands=list(problem.bands),
                               stats=dict(result.stats))
             if len(result):
                 table = samples_table(job.job_id, job.target, neurons, result, self.format)

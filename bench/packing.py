@@ -101,8 +101,11 @@ def bare_row_seconds(preset: zoo.Preset, rows: int, repeats: int = 15) -> float:
     return sorted(times)[len(times) // 2] / rows
 
 
-def device_efficiency(units: int = 8, n: int = 50, actors: int = 2, batch: int = 4) -> dict:
-    """Bare evaluation time of a sweep's chain evaluations over wall time x actors."""
+def device_efficiency(
+    units: int = 8, n: int = 50, actors: int = 2, batch: int = 4, overrides: tuple = ()
+) -> dict:
+    """Bare evaluation time of a sweep's chain evaluations over wall time x actors
+    (``overrides``: more sweep settings, e.g. ``("sampler.method=fast",)``)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     per_row = bare_row_seconds(zoo.load("mnist"), batch * 10)
@@ -117,7 +120,7 @@ def device_efficiency(units: int = 8, n: int = 50, actors: int = 2, batch: int =
                 f"sampler.n={n}", "sampler.k=10", f"cluster.actors={actors}",
                 "cluster.num_cpus=1", f"cluster.jobs_per_batch={batch}",
                 "cluster.progress_seconds=1000", f"output.dir={Path(tmp) / 'out'}",
-                "name=bench-eff",
+                "name=bench-eff", *overrides,
             ])
             start = time.perf_counter()
             root = run(cfg, progress_stream=io.StringIO())

@@ -271,10 +271,14 @@ class Blocker:
 
 def test_dry_run_says_jobs_evaluations_and_dataset_size(toy_cfg, capsys) -> None:
     cfg = toy_cfg()  # 4 jobs, n = 12, K = 4, seeds capped at 300 steps
+    dry_run(toy_cfg("sampler.method=fast"), out=io.StringIO())
+    fast = capsys.readouterr().err.strip().splitlines()[-1]
+    # K x (seed + 2 per sample and chain) steps, each a forward and a backward (3 forwards)
+    assert f"{3 * 4 * 4 * (300 + 2 * 2):,} evaluations" in fast
     jobs = dry_run(cfg, out=io.StringIO())
     [line] = capsys.readouterr().err.strip().splitlines()[-1:]
     assert len(jobs) == 4 and line.startswith("4 jobs, 48 samples")
-    assert f"{4 * 4 * (300 + 2 * 2):,} evaluations" in line  # K x (seed + 2 per sample/chain)
+    assert f"{4 * 12 * 100:,} evaluations" in line  # ess: n x budget (100) per job, a cap
     each = float(re.search(r"\(([\d.]+) KB per sample", line).group(1)) * 1024
     samples = read_samples(write_in_process(cfg))
     images = sum(len(b) for b in samples.column("image").to_pylist()) / samples.num_rows

@@ -63,17 +63,17 @@ def assert_exact(cfg, models: Models | None = None) -> list[dict]:
 
 
 class DiesOnce(Worker):
-    """A worker whose process kills itself (SIGKILL) in the first batch any actor starts."""
+    """A worker whose process kills itself (SIGKILL) at the first job any actor starts."""
 
     marker = ""
 
-    def run(self, jobs: list) -> list:
+    def prepare(self, job):
         try:
             os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
         except FileExistsError:
-            return super().run(jobs)
+            return super().prepare(job)
         os.kill(os.getpid(), signal.SIGKILL)
-        return []
+        return None
 
 
 def test_actor_killed_midway_is_replaced_and_its_jobs_rerun(ray_session, toy_cfg, tmp_path):

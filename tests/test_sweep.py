@@ -124,17 +124,17 @@ def test_unknown_sampler_setting_is_a_config_error(toy_cfg) -> None:
 
 
 class FlakyWorker(Worker):
-    """Fails batches holding fc:1 always, and those holding fc:0 once per actor."""
+    """Fails fc:1 always, and fc:0 once per actor."""
 
     failed_once = False
 
-    def run(self, jobs: list) -> list:
-        if any(job.target == "fc:1" for job in jobs):
+    def prepare(self, job):
+        if job.target == "fc:1":
             raise RuntimeError("always broken")
-        if not self.failed_once and any(job.target == "fc:0" for job in jobs):
+        if not self.failed_once and job.target == "fc:0":
             self.failed_once = True
             raise RuntimeError("broken once")
-        return super().run(jobs)
+        return super().prepare(job)
 
 
 def test_failed_jobs_are_retried_then_recorded(ray_session, toy_cfg) -> None:
@@ -173,6 +173,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(
     assert 1 <= len(before) < 12, log.read_text()[-2000:]
 
     stream = io.StringIO()
+    cfg = toy_cfg(*extra, "cluster.resource_timeout=60")  # the killed driver's actors go
     assert run(cfg, progress_stream=stream) == out.resolve()
     assert "jobs 12/12" in stream.getvalue() and "from earlier runs" in stream.getvalue()
     after = {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.parquet")}
@@ -218,9 +219,9 @@ def test_progress_line_counts_rate_and_eta() -> None:
 
 
 class SlowFreeing(Worker):
-    """Takes three seconds per batch; its first batch frees the CPU ``blocker`` holds."""
+    """Takes three seconds more per job; its first job frees the CPU ``blocker`` holds."""
 
-    def run(self, jobs: list) -> list:
+    def prepare(self, job):
         import ray
 
         try:
@@ -228,7 +229,7 @@ class SlowFreeing(Worker):
         except ValueError:  # already freed
             pass
         time.sleep(3)
-        return super().run(jobs)
+        return super().prepare(job)
 
 
 def test_pool_goes_on_with_the_actors_it_can_start_and_grows_back(

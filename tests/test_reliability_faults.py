@@ -184,7 +184,7 @@ def test_unreachable_band_is_recorded_infeasible_and_the_sweep_goes_on(ray_sessi
                   "neurons.select=[{layer: null, units: [0]}]")
     run(cfg, progress_stream=io.StringIO())
     records = {r["bands"][0]["lo"]: r for r in assert_exact(cfg)}
-    assert records[-1.0]["status"] == "done" and records[-1.0]["n_samples"] > 0
+    assert records[-1.0]["status"] in ("done", "partial") and records[-1.0]["n_samples"] > 0
     unreachable = records[1000.0]
     assert unreachable["status"] == "infeasible" and unreachable["n_samples"] == 0
     best = json.loads(unreachable["stats"])["best_activations"]

@@ -37,6 +37,7 @@ from pipeline.store import SweepStore, job_table
 from pipeline.store.schema import STATUSES
 
 DEPTH = 2  # jobs queued per actor, in units of jobs_per_batch: those running, as many waiting
+STOP_WAIT = 10.0  # seconds to wait for killed actors to free their resources
 COLLECT_WAIT = 1.0  # seconds an actor's collect call waits for a finished job
 START_TIMEOUT = 120.0  # seconds an actor may take to be placed and load the models
 log = logging.getLogger(__name__)
@@ -58,6 +59,16 @@ def _reason(err: BaseException) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     named = [line for line in lines if "Error:" in line or "Exception:" in line]
     return (named or lines or [type(err).__name__])[-1][:2000]
+
+
+def dead(handle: Any) -> bool:
+    """Whether Ray reports an actor dead (its resources freed); if unknown, assume it is."""
+    try:
+        from ray._private import state
+
+        return state.actors(handle._actor_id.hex()).get("State") == "DEAD"
+    except Exception:  # an internal API: never let it stop a sweep
+        return True
 
 
 def placed(handle: Any) -> bool:
@@ -207,11 +218,15 @@ class Pool:
         return jobs[:running]
 
     def _stop(self) -> None:
-        for actor in self.actors.values():
-            ray.kill(actor.handle)
-        for handle, _ in self.starting.values():
+        """Kill every actor and wait (briefly) until Ray has freed their resources, so that a
+        sweep started next in the same Ray session finds them free."""
+        handles = [a.handle for a in self.actors.values()] + [h for h, _ in self.starting.values()]
+        for handle in handles:
             ray.kill(handle)
         self.actors, self.starting = {}, {}
+        deadline = time.monotonic() + STOP_WAIT
+        while any(placed(h) and not dead(h) for h in handles) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     # -- jobs ---------------------------------------------------------------------------
 

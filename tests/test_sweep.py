@@ -19,7 +19,7 @@ from ray import cloudpickle
 from pipeline.errors import ConfigError
 from pipeline.runner import ClusterSettings, NeuronRef, Pool, SweepProgress, Worker, estimate
 from pipeline.runner.toy import toy_network
-from pipeline.store import SweepStore, decode_png, read_jobs, read_samples
+from pipeline.store import StoreFormat, SweepStore, decode_png, read_jobs, read_samples
 from pipeline.sweep import dry_run, expand, run, sweep_hash, to_plain
 from pipeline.sweep.expand import model_settings
 from tests.conftest import run_pool, write_in_process
@@ -286,3 +286,23 @@ def test_dry_run_says_jobs_evaluations_and_dataset_size(toy_cfg, capsys) -> None
     assert samples.column("code").to_pylist()[0] == []  # toy codes are the image's pixels
     stored = images + 2 * 64 + estimate.ROW_BYTES  # 64 float16 features per sample
     assert 0.5 < each / stored < 2
+
+
+def test_continuous_batching_does_not_change_a_jobs_result(toy_cfg) -> None:
+    cfg = toy_cfg(ONE_BAND, "neurons.select=[{layer: null, units: [0, 1, 2, 3]}]")
+    plain = to_plain(cfg)
+    jobs = expand(plain)
+    exact = StoreFormat(codes="float32")
+    alone = Worker(model_settings(plain), fmt=exact).run([jobs[2]])[0]
+    worker = Worker(model_settings(plain), fmt=exact, jobs_per_batch=2)  # 2 jobs in flight
+    assert worker.submit(jobs[:2]) >= 0 and worker.submit(jobs[2:]) >= 0
+    outcomes, deadline = {}, time.monotonic() + 300
+    while len(outcomes) < 4 and time.monotonic() < deadline:
+        outcomes.update((o.job_id, o) for o in worker.collect(1.0))
+    assert sorted(outcomes) == sorted(job.job_id for job in jobs)
+    packed = outcomes[jobs[2].job_id]  # took the slots of a job that ended before it
+    assert packed.status == alone.status and packed.n_samples == alone.n_samples > 0
+    for column in ("code", "activations"):
+        assert torch.allclose(torch.tensor(packed.samples.column(column).to_pylist()),
+                              torch.tensor(alone.samples.column(column).to_pylist()), atol=1e-5)
+    assert packed.samples.column("image").equals(alone.samples.column("image"))

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.models.readout import Readout
 from pipeline.models.transforms import RandomTransforms
-from pipeline.runner.job import Job
+from pipeline.runner.job import JobSpec
 from pipeline.runner.models import Models
 from pipeline.sampler import SamplerConfig
 from pipeline.sweep.bands import parse_bands
@@ -74,7 +74,7 @@ def sampler_settings(plain: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
     return n, seed, {**config, "transform": transform}
 
 
-def expand(cfg: DictConfig | dict[str, Any], info: ModelInfo | None = None) -> list[Job]:
+def expand(cfg: DictConfig | dict[str, Any], info: ModelInfo | None = None) -> list[JobSpec]:
     """The jobs of a sweep config, without duplicates, in config order.
 
     ``info`` answers questions about the models (default: load them on the CPU, only if
@@ -93,15 +93,17 @@ def expand(cfg: DictConfig | dict[str, Any], info: ModelInfo | None = None) -> l
         raise ConfigError("no neurons selected; set neurons.select or neurons.intersections")
     n, seed, sampler = sampler_settings(plain)
     sweep_bands = parse_bands(plain["bands"])
-    jobs: dict[str, Job] = {}
+    jobs: dict[str, JobSpec] = {}
     for target in targets:
         for bands in job_bands(target, sweep_bands):
-            job = Job(target.neurons, bands, n, seed, sampler, model, target.name, target.partition)
+            job = JobSpec(
+                target.neurons, bands, n, seed, sampler, model, target.name, target.partition
+            )
             jobs.setdefault(job.job_id, job)
     return list(jobs.values())
 
 
-def check_neurons(jobs: list[Job], info: LazyModels) -> None:
+def check_neurons(jobs: list[JobSpec], info: LazyModels) -> None:
     """Read every neuron of ``jobs`` once on the CPU models, so that an unknown layer or a
     unit or position out of range stops the sweep with a :class:`ConfigError` before
     anything is written, instead of failing each of its jobs.

@@ -16,7 +16,8 @@ import torch
 
 from pipeline import InverseSetSampler, zoo
 from pipeline.errors import exit_on_fault
-from pipeline.zoo.make_grids import DOCS_IMG, random_codes, save_grid
+from pipeline.models.generators import random_codes
+from pipeline.zoo.make_grids import DOCS_IMG, save_grid
 
 
 @torch.no_grad()

@@ -9,9 +9,10 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline.errors import exit_on_fault
-from pipeline.sweep.config import CONF_DIR, register
+from pipeline.sweep.config import CONF_DIR
 from pipeline.sweep.preflight import preflight
 from pipeline.sweep.run import dry_run, run
+from pipeline.sweep.schema import register
 
 
 def where_to_look(root: Path) -> str:

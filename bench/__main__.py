@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench import efficiency, logistic, overhead, packing, quality
+from bench import coverage, efficiency, logistic, overhead, packing, quality
 from bench.common import machine
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -28,6 +28,12 @@ Section = tuple[str, str, str, Callable[[], str]]
 def sections() -> dict[str, Section]:
     """Name -> (title, description, command, function returning the markdown body)."""
     return {
+        "coverage": (
+            f"Coverage of the inverse set against exact samples (n = {coverage.N}, "
+            f"K = {coverage.K})",
+            coverage.__doc__, "python -m bench.coverage",
+            lambda: coverage.table(coverage.run()),
+        ),
         "logistic": (
             "Sampling efficiency and quality: the logistic unit (n = 500, K = 10)",
             logistic.__doc__, "python -m bench.logistic",

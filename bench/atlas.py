@@ -24,6 +24,7 @@ from pipeline.atlas import build
 from pipeline.atlas.browser import Chromium
 from pipeline.sampler import SampleSet
 from pipeline.store import JobRecord, SweepStore, job_table, samples_table
+from pipeline.store.schema import STATUSES
 
 CODE_DIM = 8
 
@@ -61,7 +62,20 @@ def _stats(rng: np.random.Generator, n: int, steps: int, reached: bool) -> dict:
         "seed_steps": steps, "sample_steps": 4 * n, "wall_seconds": float(rng.uniform(1, 9)),
         "acceptance": float(rng.uniform(0.2, 0.9)), "feasibility": 1.0, "distinct": True,
         "redundancy": float(rng.uniform(0.05, 0.6)), "edge_share": float(rng.uniform(0, 0.1)),
+        "rhat": float(rng.uniform(0.99, 1.3)), "ess": float(rng.uniform(0.2, 1.0) * n),
+        "evals_per_sample": float(rng.uniform(2, 40)),
     }
+
+
+def _status(count: int, top: bool, member: int) -> str:
+    """The made-up outcome of the ``count``-th job (``top``: the neuron's highest band)."""
+    if count % 97 == 0:
+        return "failed"
+    if top and member % 7 == 3:
+        return "infeasible"
+    if count % 13 == 0 and "partial" in STATUSES:  # once the store knows partial jobs
+        return "partial"
+    return "done"
 
 
 def synthetic_dataset(
@@ -73,7 +87,8 @@ def synthetic_dataset(
     """Write a synthetic sweep dataset into ``root`` (appending when it exists); return it.
 
     Bands are the figure-1 ladder [0, 10], ..., one job per neuron and band. The top band of
-    every 7th neuron is infeasible and one job in 97 failed. ``intersections`` are
+    every 7th neuron is infeasible, one job in 97 failed and, when the store knows the
+    status, one in 13 partial (half its samples). ``intersections`` are
     ``(name, units)`` groups sampled jointly in every band.
     """
     rng = np.random.default_rng(seed)
@@ -91,21 +106,20 @@ def synthetic_dataset(
                         "sampler": {"k": 10}, "model": {"preset": {"name": preset}}}
                 job_id = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
                 steps = int(rng.integers(20, 400))
-                status = "failed" if count % 97 == 0 else "done"
-                if b == bands - 1 and members[0] % 7 == 3:
-                    status = "infeasible"
+                status = _status(count, b == bands - 1, members[0])
+                kept = samples // 2 if status == "partial" else samples
                 table = None
-                if status == "done":
-                    result = _result(rng, samples, band, size, (b + 1) / bands, steps)
+                if status in ("done", "partial"):
+                    result = _result(rng, kept, band, size, (b + 1) / bands, steps)
                     result.activations = result.activations.repeat(1, len(refs))
                     result.bands = [band] * len(refs)
                     table = samples_table(job_id, target, refs, result)
                 record = JobRecord(
                     job_id, sweep, target, status, refs, samples, seed, spec,
                     bands=[band] * len(refs) if status != "failed" else None,
-                    n_samples=samples if status == "done" else 0,
+                    n_samples=kept if table is not None else 0,
                     error="RuntimeError: out of memory" if status == "failed" else None,
-                    stats=_stats(rng, samples, steps, status == "done"), device="cpu",
+                    stats=_stats(rng, kept, steps, table is not None), device="cpu",
                 )
                 store.write(job_id, partition, table, job_table(record))
     return Path(root)

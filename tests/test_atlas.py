@@ -5,6 +5,7 @@ The dataset is synthetic (bench/atlas.py writes it with the store's own writer),
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import re
@@ -21,6 +22,7 @@ from PIL import Image
 from bench.atlas import synthetic_dataset
 from pipeline.atlas import AtlasSettings, Filters, build, build_from_config, compose, default_out
 from pipeline.atlas.catalog import slug
+from pipeline.atlas.projection import project
 from pipeline.atlas.select import farthest_first
 from pipeline.errors import ConfigError
 from pipeline.store import JobRecord, SweepStore, job_table, read_jobs, read_samples
@@ -93,31 +95,96 @@ def test_index_lists_every_entry_with_labels_and_summaries(dataset: Path, built:
     assert data["page_size"] == AtlasSettings().page_size
 
 
+def entry_data(out: Path, page: str) -> dict:
+    """The data script of an entry page (``window.ENTRY = {...};``)."""
+    text = (out / "data" / "entries" / f"{Path(page).stem}.js").read_text()
+    assert text.startswith("window.ENTRY = ") and "<" not in text
+    return json.loads(text[len("window.ENTRY = "):].rstrip().rstrip(";"))
+
+
+def stored(dataset: Path, target: str) -> dict[str, list]:
+    """The stored samples of a target by job id, in sample order."""
+    rows = read_samples(dataset, ["job_id", "sample", "activations", "code", "image", "chain"],
+                        pc.field("target") == target).to_pylist()
+    by_job: dict[str, list] = {}
+    for row in sorted(rows, key=lambda r: r["sample"]):
+        by_job.setdefault(row["job_id"], []).append(row)
+    return by_job
+
+
 def test_neuron_page_rows_high_to_low_with_diverse_samples(dataset: Path, built: Path) -> None:
     data = atlas_data(built)
     html = (built / page_of(data, "classifier.1:2")).read_text()
-    heads = re.findall(r'<tr class="band [^"]*"><th scope="row">\[([-\d.e]+), ([-\d.e]+)\]', html)
-    his = [float(hi) for _, hi in heads]
-    assert len(heads) == BANDS and his == sorted(his, reverse=True)
-    assert "data:" not in html and "base64" not in html
-    samples = read_samples(dataset, ["job_id", "sample", "activations", "code"],
-                           pc.field("target") == "classifier.1:2").to_pylist()
-    by_job: dict[str, list] = {}
-    for row in sorted(samples, key=lambda r: r["sample"]):
-        by_job.setdefault(row["job_id"], []).append(row)
-    images = re.findall(r'<img src="\.\./thumbs/(\w+)/(\d+)\.png" title="activation ([^ ]+) ', html)
-    assert len(images) == 5 * len(by_job)
-    for job_id, rows in by_job.items():
-        shown = [int(s) for j, s, _ in images if j == job_id]
+    heads = re.findall(r'<section class="band reached[^"]*" data-job="(\w+)"><header><h3>'
+                       r'<i class="swatch"[^>]*></i>\[([-\d.e]+), ([-\d.e]+)\]', html)
+    his = [float(hi) for _, _, hi in heads]
+    by_job = stored(dataset, "classifier.1:2")
+    assert len(heads) == len(by_job) and his == sorted(his, reverse=True)
+    assert "data:" not in html and "base64" not in html and "<img" not in html
+    for job_id, _, _ in heads:
+        rows = by_job[job_id]
+        section = html.split(f'data-job="{job_id}"')[1].split("</section>")[0]
+        cells = re.findall(r'data-i="(\d+)" title="activation ([^ ]+) \| sample (\d+)', section)
         expected = farthest_first(np.array([r["code"] for r in rows]), 5)
-        assert shown == [rows[i]["sample"] for i in expected]
-        for j, s, act in images:
-            if j == job_id:
-                assert float(act) == pytest.approx(rows[int(s)]["activations"][0], rel=1e-5)
-                assert (built / "thumbs" / j / f"{s}.png").is_file()
+        assert [int(i) for i, _, _ in cells] == expected
+        for i, act, sample in cells:
+            assert int(sample) == rows[int(i)]["sample"]
+            assert float(act) == pytest.approx(rows[int(i)]["activations"][0], rel=1e-5)
+        assert f"url(../sprites/{job_id}.png)" in section
+        assert f'href="../bands/{job_id}.html">all {len(rows)} samples' in section
     assert html.count('<svg class="hist"') == len(by_job)
     assert html.count("<rect") == len(by_job) * AtlasSettings().bins
     assert 'href="../figures/' in html and 'href="../index.html"' in html
+    assert '<canvas id="map"' in html
+
+
+def test_sprite_sheets_hold_every_sample_at_its_slot(dataset: Path, built: Path) -> None:
+    data = atlas_data(built)
+    page = page_of(data, "classifier.1:2")
+    entry = entry_data(built, page)
+    by_job = stored(dataset, "classifier.1:2")
+    assert {b["job"] for b in entry["bands"]} == set(by_job)
+    for band in entry["bands"]:
+        rows = by_job[band["job"]]
+        assert band["n"] == len(rows) == len(band["x"]) == len(band["act"])
+        assert band["sample"] == [r["sample"] for r in rows]
+        assert sorted(band["diverse"]) == list(range(len(rows)))
+        assert band["chain"] == [r["chain"] for r in rows]
+        with Image.open(built / band["sheet"].removeprefix("../")) as sheet:
+            sheet = sheet.convert("RGB")
+            assert sheet.width == band["cols"] * band["cell"]
+            for i, row in enumerate(rows):
+                x, y = (i % band["cols"]) * band["cell"], (i // band["cols"]) * band["cell"]
+                crop = sheet.crop((x, y, x + band["cell"], y + band["cell"]))
+                with Image.open(io.BytesIO(row["image"])) as image:
+                    assert np.array_equal(np.asarray(crop), np.asarray(image.convert("RGB")))
+        assert all(0 <= v <= 1 for v in band["x"] + band["y"])
+    # O(neurons x bands) files: one sheet and one page per reached band, none per sample
+    reached = sum(e["reached"] for e in data["entries"])
+    assert len(list((built / "sprites").iterdir())) == len({
+        r["job_id"] for r in read_jobs(dataset).to_pylist() if r["n_samples"]})
+    assert len(list((built / "bands").iterdir())) >= reached
+    assert not (built / "thumbs").exists()
+
+
+def test_map_is_one_projection_of_all_bands() -> None:
+    rng = np.random.default_rng(0)
+    t = np.linspace(-1, 1, 30)
+    line = t[:, None] * rng.normal(size=(1, 6)) + 0.01 * rng.normal(size=(30, 6))
+    low, high, other = line[:20], line[20:], rng.normal(size=(4, 3))
+    xy = project([low, high, other])
+    assert xy[0].shape == (20, 2) and xy[1].shape == (10, 2) and np.isnan(xy[2]).all()
+    first = np.concatenate([xy[0][:, 0], xy[1][:, 0]])
+    assert abs(np.corrcoef(first, t)[0, 1]) > 0.99  # the line lies along the first axis
+    assert np.nanmin(first) >= 0 and np.nanmax(first) <= 1
+    assert (xy[1][:, 0] > xy[0][:, 0].max()).all() or (xy[1][:, 0] < xy[0][:, 0].min()).all()
+    with pytest.raises(ConfigError, match="map"):
+        project([low], "tsne")
+    if importlib.util.find_spec("umap") is None:
+        with pytest.raises(ConfigError, match="umap-learn"):
+            project([low, high], "umap")
+    else:
+        assert project([low, high], "umap")[0].shape == (20, 2)
 
 
 def test_unreached_and_failed_bands_are_explained(dataset: Path, built: Path) -> None:
@@ -198,13 +265,14 @@ def test_rebuild_touches_only_what_changed(tmp_path: Path) -> None:
     new_pages = {f"pages/{slug(n)}.html" for n in ("classifier.1:0", "classifier.1:4")}
     assert new_pages <= changed
     assert {f for f in changed if f.startswith("pages/")} == new_pages
-    assert not any(f.startswith("thumbs/") and f in before for f in changed)
-    assert not (out / "thumbs" / failed["job_id"]).exists()  # its samples are gone
+    assert not any(f.startswith("sprites/") and f in before for f in changed)
+    assert not (out / "sprites" / f"{failed['job_id']}.png").exists()  # its samples are gone
     assert "data/atlas.js" in changed and "assets/index.js" not in changed
     # narrowing the filters removes the other entries' files
     build(dataset, out, AtlasSettings(filters=Filters(targets=("classifier.1:4",))))
     assert [p.name for p in (out / "pages").iterdir()] == [f"{slug('classifier.1:4')}.html"]
-    assert len(list((out / "thumbs").iterdir())) == 3
+    assert len(list((out / "sprites").iterdir())) == 3
+    assert len(list((out / "bands").iterdir())) == 3
 
 
 def test_filters_on_labels_layers_and_sweeps(dataset: Path, tmp_path: Path) -> None:
@@ -257,7 +325,8 @@ def test_config_composes_and_builds(dataset: Path, tmp_path: Path) -> None:
     assert index == tmp_path / "a" / "index.html"
     [entry] = atlas_data(tmp_path / "a")["entries"]
     html = (tmp_path / "a" / entry["page"]).read_text()
-    assert entry["name"] == "classifier.1:3" and html.count("<img ") == 2 * entry["reached"]
+    assert entry["name"] == "classifier.1:3"
+    assert html.count('class="cell" role="img"') == 2 * entry["reached"]
     with pytest.raises(ConfigError, match="no dataset"):
         build_from_config(compose([]))
     assert default_out(dataset) == dataset.with_name("dataset_atlas")

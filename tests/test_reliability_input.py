@@ -1,5 +1,6 @@
 """Bad input on the command line: one ``ConfigError:`` line naming the problem and the fix,
-exit code 2, no traceback, and the output folder not created (or left as it was).
+exit code 2 (``EnvironmentFault:`` and exit code 1 when the machine, not the config, is at
+fault), no traceback, and the output folder not created (or left as it was).
 
 Every case runs ``python -m pipeline.sweep`` in its own process; the cases run two at a
 time (each spends most of its seconds importing torch and Ray).
@@ -36,6 +37,7 @@ class Case:
     says: list[str]
     setup: Callable[[Path], list[str]] | None = None  # extra overrides made in a folder
     limit_file_size: bool = False
+    fault: str = "ConfigError"  # or "EnvironmentFault" (exit code 1)
     out: Path = field(default=Path())
 
 
@@ -84,7 +86,8 @@ CASES = {
     "missing bound": Case(["bands.values=[[1]]"], ["a band is a pair", "give both bounds"]),
     "empty neuron list": Case(["neurons.select=[]"], ["no neurons selected", "set neurons."]),
     "output under a file": Case([], ["cannot create files", "choose a writable"], under_a_file),
-    "disk refuses writes": Case([], ["File too large", "free disk space"], limit_file_size=True),
+    "disk refuses writes": Case([], ["File too large", "free disk space"], limit_file_size=True,
+                                fault="EnvironmentFault"),
     "non-empty foreign folder": Case([], ["not a sweep output", "choose a new or empty"], foreign),
     "weights missing": Case([], ["is missing", "make zoo"], weights("missing")),
     "weights truncated": Case([], ["sha256 of", "restore them"], weights("truncated")),
@@ -132,9 +135,9 @@ def refused(ray_session, tmp_path_factory) -> Iterator[dict[str, subprocess.Comp
 def test_bad_input_is_refused_in_one_line(refused, name: str) -> None:
     case, done = CASES[name], refused[name]
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.returncode == {"ConfigError": 2, "EnvironmentFault": 1}[case.fault], done.stderr
     assert "Traceback" not in done.stderr
-    assert lines[-1].startswith("ConfigError: ")
+    assert lines[-1].startswith(f"{case.fault}: ")
     assert all(text in lines[-1] for text in case.says), lines[-1]
     if case.setup is foreign:
         assert [p.name for p in case.out.iterdir()] == ["thesis.tex"]  # left as it was

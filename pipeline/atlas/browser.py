@@ -165,6 +165,17 @@ class Chromium:
                 found.append(f"dialog {params['type']}: {params['message']}")
         return found
 
+    def viewport(self, width: int, height: int, mobile: bool = False) -> None:
+        """Emulate a screen of ``width`` x ``height`` CSS pixels (``mobile``: a phone's)."""
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+                  self.session)
+
+    def overflows(self) -> bool:
+        """Whether the page is wider than the screen (a sideways scroll bar)."""
+        return bool(self.evaluate(
+            "document.documentElement.scrollWidth > document.documentElement.clientWidth"))
+
     def screenshot(self, path: str | Path) -> Path:
         """Save a PNG of the whole page."""
         data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},

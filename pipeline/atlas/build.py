@@ -1,37 +1,38 @@
-"""Build (or update) the atlas of a sweep dataset: pages, thumbnails, figures, the index.
+"""Build (or update) the atlas of a sweep dataset: pages, sprite sheets, figures, the index.
 
 Incremental: an entry whose jobs, label, links and display settings are unchanged since the
-last build (see :mod:`pipeline.atlas.manifest`) is skipped without reading its samples.
+last build (see :mod:`pipeline.atlas.manifest`) is skipped without reading its samples. The
+stale entries are rendered in a pool of processes (``workers``; one per CPU by default).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TextIO
 
-import pyarrow.dataset as ds
-
 from pipeline.atlas.catalog import Entry, catalog
-from pipeline.atlas.figures import write_figure
-from pipeline.atlas.images import write_thumbnail
 from pipeline.atlas.index import row as index_row
 from pipeline.atlas.index import write_index
 from pipeline.atlas.labels import Labels
 from pipeline.atlas.manifest import Manifest
-from pipeline.atlas.pages import entry_page, figure_path, page_path, thumb_path
-from pipeline.atlas.progress import Progress
-from pipeline.atlas.samples import read_shown
+from pipeline.atlas.progress import BuildProgress
+from pipeline.atlas.render import RenderTask, render_entry
 from pipeline.atlas.settings import AtlasSettings
+from pipeline.atlas.sprites import sprite_path
 from pipeline.errors import ConfigError
-from pipeline.store import read_manifest, samples_dataset
+from pipeline.store import read_manifest
 
-LAYOUT = "1"  # bump when the pages or figures change, so that every page is rebuilt once
+LAYOUT = "2"  # bump when the pages or figures change, so that every page is rebuilt once
 PAGE_SETTINGS = ("per_band", "select_on", "thumb_max", "thumb_px", "bins", "figure",
-                 "figure_per_row", "figure_scale")
-THUMB_SETTINGS = ("per_band", "select_on", "thumb_max")
+                 "figure_per_row", "figure_scale", "map")
+SHEET_SETTINGS = ("thumb_max",)
 SAVE_SECONDS = 10.0
 
 
@@ -45,14 +46,14 @@ def _hash(value: Any) -> str:
 
 
 class _Builder:
-    """Renders entries into ``out`` and keeps the manifest in step."""
+    """Renders stale entries into ``out`` (in a process pool) and keeps the manifest in step."""
 
-    def __init__(self, out: Path, samples: ds.Dataset, settings: AtlasSettings,
-                 manifest: Manifest, entries: dict[str, Entry]) -> None:
-        self.out, self.samples, self.settings = out, samples, settings
+    def __init__(self, dataset: Path, out: Path, settings: AtlasSettings, manifest: Manifest,
+                 entries: dict[str, Entry]) -> None:
+        self.dataset, self.out, self.settings = dataset, out, settings
         self.manifest, self.entries = manifest, entries
         self.page_settings = settings.fingerprint(*PAGE_SETTINGS)
-        self.thumb_settings = settings.fingerprint(*THUMB_SETTINGS)
+        self.sheet_settings = settings.fingerprint(*SHEET_SETTINGS)
 
     def key(self, entry: Entry) -> str:
         """What the entry's page and figure are made from."""
@@ -60,39 +61,46 @@ class _Builder:
         jobs = [(job.job_id, job.key) for job in entry.jobs]
         return _hash([LAYOUT, self.page_settings, entry.label, entry.kind, jobs, links])
 
-    def _thumbs(self, entry: Entry, shown: dict) -> None:
-        for job in entry.jobs:
-            if job.job_id not in shown:
-                continue
-            chosen = shown[job.job_id]
-            key = f"{job.key}|{self.thumb_settings}"
-            if self.manifest.fresh("thumbs", job.job_id, key):
-                continue
-            files = [thumb_path(job.job_id, i) for i in chosen.samples[: self.settings.per_band]]
-            old = self.manifest.thumbs.pop(job.job_id, {"files": []})["files"]
-            self.manifest.delete_files([f for f in old if f not in files])
-            for file, png in zip(files, chosen.images, strict=False):
-                write_thumbnail(png, self.out / file, self.settings.thumb_max)
-            self.manifest.thumbs[job.job_id] = {"key": key, "files": files}
+    def task(self, entry: Entry) -> RenderTask:
+        """The worker's task for ``entry``: which sprite sheets it may keep."""
+        keys = {job.job_id: f"{job.key}|{self.sheet_settings}" for job in entry.jobs}
+        fresh = {j for j, key in keys.items() if self.manifest.fresh("sprites", j, key)}
+        targets = {name: self.entries[name] for name in entry.links}
+        return RenderTask(self.dataset, self.out, entry, targets, self.settings, keys, fresh)
 
-    def render(self, entry: Entry, key: str) -> None:
-        """Read the entry's samples; write its thumbnails, page and figure."""
-        s = self.settings
-        count = max(s.per_band, s.figure_per_row if s.figure else 0)
-        shown = read_shown(self.samples, entry, count, s.select_on)
-        self._thumbs(entry, shown)
-        files = [page_path(entry.slug)]
-        html = entry_page(entry, shown, s, self.entries, s.figure)
-        (self.out / files[0]).parent.mkdir(parents=True, exist_ok=True)
-        (self.out / files[0]).write_text(html, encoding="utf-8")
-        if s.figure:
-            files.append(figure_path(entry.slug))
-            write_figure(entry, shown, self.out / files[1], s.figure_per_row, s.figure_scale)
+    def done(self, entry: Entry, key: str, result: dict[str, Any]) -> None:
+        """Record what a worker wrote for ``entry``; delete the files it no longer has."""
+        for job_id, sheet_key in result["sheets"].items():
+            self.manifest.sprites[job_id] = {"key": sheet_key, "files": [sprite_path(job_id)]}
+        files = result["files"]
         old = self.manifest.pages.get(entry.name, {"files": []})["files"]
         self.manifest.delete_files([f for f in old if f not in files])
-        first = next((job.job_id for job in entry.jobs if job.job_id in shown), None)
-        preview = thumb_path(first, shown[first].samples[0]) if first else None
-        self.manifest.pages[entry.name] = {"key": key, "files": files, "preview": preview}
+        self.manifest.pages[entry.name] = {"key": key, "files": files,
+                                           "preview": result["preview"]}
+
+
+def _workers(settings: AtlasSettings, stale: int) -> int:
+    return max(1, min(settings.workers or os.cpu_count() or 1, stale))
+
+
+def _render_all(builder: _Builder, stale: list[tuple[Entry, str]], progress: BuildProgress
+                ) -> None:
+    """Render the stale entries (in a pool of processes when more than one is worth it)."""
+    saved = time.monotonic()
+    workers = _workers(builder.settings, len(stale))
+    with ExitStack() as stack:
+        if workers > 1:
+            spawn = get_context("spawn")  # no fork of a process with Arrow's threads
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=spawn))
+            results = pool.map(render_entry, (builder.task(e) for e, _ in stale), chunksize=4)
+        else:
+            results = map(render_entry, (builder.task(e) for e, _ in stale))
+        for (entry, key), result in zip(stale, results, strict=True):
+            builder.done(entry, key, result)
+            progress.step(True)
+            if time.monotonic() - saved > SAVE_SECONDS:
+                builder.manifest.save()
+                saved = time.monotonic()
 
 
 def _facts(dataset: Path, entries: list[Entry], settings: AtlasSettings) -> tuple[str, list[str]]:
@@ -130,22 +138,20 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     entries = catalog(dataset, Labels(settings.labels, settings.labels_layer), settings.filters)
     by_name = {entry.name: entry for entry in entries}
-    builder = _Builder(out, samples_dataset(dataset), settings, manifest, by_name)
-    progress = Progress(len(entries), stream, settings.progress_seconds)
-    saved = time.monotonic()
+    builder = _Builder(dataset, out, settings, manifest, by_name)
+    progress = BuildProgress(len(entries), stream, settings.progress_seconds)
+    stale = []
     for entry in entries:
         key = builder.key(entry)
-        stale = not manifest.fresh("pages", entry.name, key)
-        if stale:
-            builder.render(entry, key)
-        progress.step(stale)
-        if time.monotonic() - saved > SAVE_SECONDS:
-            manifest.save()
-            saved = time.monotonic()
+        if manifest.fresh("pages", entry.name, key):
+            progress.step(False)
+        else:
+            stale.append((entry, key))
+    _render_all(builder, stale, progress)
     if not entries:
         progress.report()
     manifest.remove_stale("pages", set(by_name))
-    manifest.remove_stale("thumbs", {job.job_id for e in entries for job in e.jobs if job.reached})
+    manifest.remove_stale("sprites", {job.job_id for e in entries for job in e.jobs if job.reached})
     rows = [index_row(e, manifest.pages[e.name]["preview"]) for e in entries]
     title, facts = _facts(dataset, entries, settings)
     index = write_index(out, rows, settings.page_size, title, facts)

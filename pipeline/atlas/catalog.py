@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.atlas.diagnostics import diagnostics, status_counts
 from pipeline.atlas.labels import Labels
 from pipeline.atlas.settings import Filters
 from pipeline.store import read_jobs
+
+REACHED = ("done", "partial")  # statuses whose jobs store samples
 
 
 def neuron_name(neuron: dict[str, Any]) -> str:
@@ -32,8 +35,9 @@ def slug(name: str) -> str:
 
 
 @dataclass
-class JobView:
-    """One job record as the atlas shows it."""
+class BandJob:
+    """One job record as the atlas shows it: one band of an entry (not the sampler's
+    per-iteration record, nor the sweep's job spec)."""
 
     record: dict[str, Any]
     config: dict[str, Any]
@@ -62,9 +66,14 @@ class JobView:
         return list(self.config.get("bands") or [])
 
     @property
+    def status(self) -> str:
+        """``done``, ``partial``, ``infeasible`` or ``failed`` (as the job record says)."""
+        return str(self.record["status"])
+
+    @property
     def reached(self) -> bool:
-        """Whether the job stored samples."""
-        return self.record["status"] == "done" and self.record["n_samples"] > 0
+        """Whether the job stored samples (done, or partial: fewer than requested)."""
+        return self.status in REACHED and self.record["n_samples"] > 0
 
     def band_text(self, j: int = 0) -> str:
         """Neuron ``j``'s band: absolute ``[lo, hi]``, plus the configured fractions if relative."""
@@ -92,7 +101,7 @@ class Entry:
     kind: str  # "neuron" | "intersection"
     label: str
     neurons: list[dict[str, Any]]
-    jobs: list[JobView] = field(default_factory=list)
+    jobs: list[BandJob] = field(default_factory=list)
     links: list[str] = field(default_factory=list)  # names of linked entries
 
     @property
@@ -101,9 +110,11 @@ class Entry:
         return slug(self.name)
 
     def summary(self) -> dict[str, Any]:
-        """Numbers for the index: bands reached, samples, diversity, steps, wall time."""
+        """Numbers for the index: bands reached, samples, diversity, steps, wall time, job
+        statuses and the sampler's diagnostics."""
         reached = [j for j in self.jobs if j.reached]
         div = [j.record["redundancy"] for j in reached if j.record["redundancy"] is not None]
+        statuses = status_counts(self.jobs)
         return {
             "bands": len(self.jobs),
             "reached": len(reached),
@@ -112,7 +123,9 @@ class Entry:
             "diversity": sum(div) / len(div) if div else None,
             "steps": sum(j.record["steps"] or 0 for j in self.jobs),
             "wall": sum(j.record["wall_seconds"] or 0.0 for j in self.jobs),
-            "failed": sum(j.record["status"] == "failed" for j in self.jobs),
+            "failed": statuses["failed"],
+            "statuses": statuses,
+            **diagnostics(self.jobs),
         }
 
 
@@ -126,7 +139,7 @@ def _preset(config: dict[str, Any]) -> str | None:
     return preset.get("name") if isinstance(preset, dict) else None
 
 
-def _keep(view: JobView, label: str, filters: Filters) -> bool:
+def _keep(view: BandJob, label: str, filters: Filters) -> bool:
     record = view.record
     if filters.sweeps is not None and record["sweep"] not in filters.sweeps:
         return False
@@ -139,11 +152,21 @@ def _keep(view: JobView, label: str, filters: Filters) -> bool:
     return True
 
 
+def _link(entries: dict[str, Entry]) -> None:
+    """Link each intersection and the neurons (entries of their own) it is made of."""
+    for entry in entries.values():
+        if entry.kind == "intersection":
+            for member in (neuron_name(n) for n in entry.neurons):
+                if member in entries and entries[member].kind == "neuron":
+                    entry.links.append(member)
+                    entries[member].links.append(entry.name)
+
+
 def catalog(dataset: str | Path, labels: Labels, filters: Filters) -> list[Entry]:
     """The dataset's entries (neurons by layer and unit, then intersections by name)."""
     entries: dict[str, Entry] = {}
     for record in read_jobs(dataset).to_pylist():
-        view = JobView(record, _loads(record["config"]), _loads(record["stats"]))
+        view = BandJob(record, _loads(record["config"]), _loads(record["stats"]))
         neurons = record["neurons"]
         kind = "neuron" if len(neurons) == 1 else "intersection"
         label = record["target"]
@@ -155,14 +178,8 @@ def catalog(dataset: str | Path, labels: Labels, filters: Filters) -> list[Entry
         entry = entries.setdefault(record["target"], Entry(record["target"], kind, label, neurons))
         entry.jobs.append(view)
     for entry in entries.values():
-        entry.jobs.sort(key=JobView.order, reverse=True)
-    for entry in entries.values():
-        if entry.kind == "intersection":
-            members = [neuron_name(n) for n in entry.neurons]
-            for member in members:
-                if member in entries and entries[member].kind == "neuron":
-                    entry.links.append(member)
-                    entries[member].links.append(entry.name)
+        entry.jobs.sort(key=BandJob.order, reverse=True)
+    _link(entries)
 
     def order(e: Entry) -> tuple[bool, str, int, str]:
         if e.kind == "intersection":

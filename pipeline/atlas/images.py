@@ -1,9 +1,8 @@
-"""Stored PNG samples -> thumbnail files, tiny feature vectors and PIL images."""
+"""Stored PNG samples -> thumbnails, tiny feature vectors and PIL images."""
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -31,9 +30,3 @@ def tiny(data: bytes, side: int = 16) -> np.ndarray:
     """A cheap feature vector: the image as RGB at ``side`` x ``side``, values in [0, 1]."""
     image = open_png(data).convert("RGB").resize((side, side), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.float32).reshape(-1) / 255
-
-
-def write_thumbnail(data: bytes, path: Path, max_side: int) -> None:
-    """Write a thumbnail file (creating its folder)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(thumbnail(data, max_side))

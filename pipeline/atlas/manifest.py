@@ -2,12 +2,13 @@
 
 ``<out>/atlas-manifest.json``::
 
-    {"format": "inverse-set-atlas", "version": 1, "dataset": "...",
-     "pages": {entry name: {"key": ..., "files": [...], "preview": "thumbs/..." | null}},
-     "thumbs": {job_id: {"key": ..., "files": [...]}}}
+    {"format": "inverse-set-atlas", "version": 2, "dataset": "...",
+     "pages": {entry name: {"key": ..., "files": [...], "preview": "previews/..." | null}},
+     "sprites": {job_id: {"key": ..., "files": ["sprites/<job_id>.png"]}}}
 
 A page is rebuilt when its key (settings, label, links and its jobs' record keys) changed;
-a job's thumbnails are rewritten when its record or the thumbnail settings changed.
+a job's sprite sheet is rewritten when its record or the thumbnail settings changed. A
+manifest of an older layout has its files deleted and everything is rebuilt.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 from pipeline.errors import ConfigError
 
 NAME = "atlas-manifest.json"
-FORMAT, VERSION = "inverse-set-atlas", 1
+FORMAT, VERSION = "inverse-set-atlas", 2
+TABLES = ("pages", "sprites")
 
 
 class Manifest:
@@ -32,10 +34,10 @@ class Manifest:
         self.root = root
         self.path = root / NAME
         self.pages: dict[str, dict[str, Any]] = {}
-        self.thumbs: dict[str, dict[str, Any]] = {}
+        self.sprites: dict[str, dict[str, Any]] = {}
         if self.path.is_file():
             data = self._read()
-            self.pages, self.thumbs = data.get("pages", {}), data.get("thumbs", {})
+            self.pages, self.sprites = data.get("pages", {}), data.get("sprites", {})
         elif root.is_dir() and any(root.iterdir()):
             raise ConfigError(
                 f"atlas out {root} is not empty and holds no {NAME}; choose a new or empty folder"
@@ -49,12 +51,15 @@ class Manifest:
             raise ConfigError(f"cannot read {self.path} ({err}); delete the atlas folder") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ConfigError(f"{self.path} is not an atlas manifest; choose another out folder")
-        if data.get("version") != VERSION:
-            return {}  # another layout: rebuild everything
+        if data.get("version") != VERSION:  # another layout: delete its files, rebuild all
+            tables = [t for t in data.values() if isinstance(t, dict)]
+            items = [i for t in tables for i in t.values() if isinstance(i, dict)]
+            self.delete_files([f for item in items for f in item.get("files", [])])
+            return {}
         return data
 
     def fresh(self, table: str, name: str, key: str) -> bool:
-        """Whether ``name`` in ``table`` (pages, thumbs) was built from ``key``; files exist."""
+        """Whether ``name`` in ``table`` (pages, sprites) was built from ``key``; files exist."""
         item = getattr(self, table).get(name)
         if item is None or item["key"] != key:
             return False
@@ -69,7 +74,7 @@ class Manifest:
         return len(stale)
 
     def delete_files(self, files: list[str]) -> None:
-        """Delete built files (and thumbnail folders left empty)."""
+        """Delete built files (and the per-job folders of older layouts left empty)."""
         for file in files:
             path = self.root / file
             path.unlink(missing_ok=True)
@@ -79,7 +84,7 @@ class Manifest:
     def save(self) -> None:
         """Write the manifest atomically (unless it is unchanged)."""
         data = {"format": FORMAT, "version": VERSION, "dataset": self.dataset,
-                "pages": self.pages, "thumbs": self.thumbs}
+                "pages": self.pages, "sprites": self.sprites}
         text = json.dumps(data, sort_keys=True)
         if self.path.is_file() and self.path.read_text(encoding="utf-8") == text:
             return

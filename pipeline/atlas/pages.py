@@ -1,4 +1,5 @@
-"""The HTML page of one atlas entry: figure-1 style rows of samples, band by band.
+"""The HTML page of one atlas entry: its map, then figure-1 style rows of samples, band by
+band (each linking to a page of all its samples), then the bands' statistics.
 
 Every piece of text that comes from a dataset or a config goes through ``html.escape``.
 """
@@ -8,15 +9,15 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from pipeline.atlas.catalog import Entry, JobView, neuron_name
-from pipeline.atlas.samples import Shown
+from pipeline.atlas.catalog import BandJob, Entry, neuron_name
+from pipeline.atlas.cells import cell, head, scripts
+from pipeline.atlas.pagedata import band_color, band_page_path, data_path
+from pipeline.atlas.samples import BandSamples
 from pipeline.atlas.settings import AtlasSettings
-from pipeline.atlas.svg import histogram, number
+from pipeline.atlas.sprites import Sheet
+from pipeline.atlas.svg import histogram
 
-
-def thumb_path(job_id: str, sample: int) -> str:
-    """Where a sample's thumbnail lives, relative to the atlas root."""
-    return f"thumbs/{job_id}/{sample}.png"
+Shown = tuple[BandSamples, Sheet]  # a reached band's samples and its sprite sheet
 
 
 def page_path(slug: str) -> str:
@@ -29,25 +30,7 @@ def figure_path(slug: str) -> str:
     return f"figures/{slug}.png"
 
 
-def _tip(detail: dict[str, Any]) -> str:
-    acts = ", ".join(number(a, 6) for a in detail["activations"])
-    name = "activation" if len(detail["activations"]) == 1 else "activations"
-    return (
-        f"{name} {acts} | sample {detail['sample']} | {detail['phase']} step {detail['step']}"
-        f" | chain {detail['chain']}"
-    )
-
-
-def _images(shown: Shown, count: int) -> str:
-    cells = []
-    for detail in shown.details[:count]:
-        src = "../" + thumb_path(shown.job_id, detail["sample"])
-        tip = escape(_tip(detail))
-        cells.append(f'<img src="{escape(src)}" title="{tip}" alt="{tip}">')
-    return "".join(cells)
-
-
-def _outcome(job: JobView) -> str:
+def _outcome(job: BandJob) -> str:
     r = job.record
     if r["status"] == "failed":
         return f"failed after {r['attempts']} attempt(s): {r['error'] or 'no error recorded'}"
@@ -58,7 +41,8 @@ def _outcome(job: JobView) -> str:
     return f"{r['n_samples']} of {r['n_requested']} samples"
 
 
-def _band_row(job: JobView, shown: Shown | None, s: AtlasSettings, sweeps: bool) -> str:
+def _band_section(job: BandJob, shown: Shown | None, s: AtlasSettings, sweeps: bool,
+                  index: int) -> str:
     neurons = job.record["neurons"]
     joint = len(neurons) > 1
     heads = [escape(job.band_text(j)) for j in range(len(neurons))]
@@ -67,20 +51,23 @@ def _band_row(job: JobView, shown: Shown | None, s: AtlasSettings, sweeps: bool)
         heads = [f"{name}: {h}" for name, h in zip(names, heads, strict=True)]
     if sweeps:
         heads.append(f"sweep {escape(job.record['sweep'])}")
-    hists = ""
-    if shown is not None and job.bands is not None:
-        hists = "".join(
-            histogram(shown.activations[:, j], lo, hi, s.bins, neuron_name(n) if joint else "")
-            for j, (n, (lo, hi)) in enumerate(zip(neurons, job.bands, strict=True))
-        )
     outcome = f'<p class="outcome">{escape(_outcome(job))}</p>'
-    if shown is not None:
-        heads.append(outcome)
-    body = _images(shown, s.per_band) if shown is not None else outcome
-    state = "reached" if shown is not None else escape(job.record["status"])
+    if shown is None:
+        return (f'<section class="band {escape(job.status)}"><header><h3>{"<br>".join(heads)}'
+                f"</h3>{outcome}</header></section>")
+    band, sheet = shown
+    hists = "".join(
+        histogram(band.activations[:, j], lo, hi, s.bins, neuron_name(n) if joint else "")
+        for j, (n, (lo, hi)) in enumerate(zip(neurons, job.bands or [], strict=False))
+    )
+    swatch = f'<i class="swatch" style="background:{band_color(index)}"></i>'
+    more = (f'<a class="more" href="../{escape(band_page_path(job.job_id))}">all {len(band)} '
+            "samples &rsaquo;</a>")
+    cells = "".join(cell(band, sheet, i, s.thumb_px) for i in band.diverse[: s.per_band])
     return (
-        f'<tr class="band {state}"><th scope="row">{"<br>".join(heads)}</th>'
-        f'<td class="hists">{hists}</td><td class="thumbs">{body}</td></tr>'
+        f'<section class="band reached {escape(job.status)}" data-job="{escape(job.job_id)}">'
+        f'<header><h3>{swatch}{"<br>".join(heads)}</h3>{outcome}{hists}{more}</header>'
+        f'<div class="cells">{cells}</div></section>'
     )
 
 
@@ -95,16 +82,18 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 STAT_HEADS = ("band", "status", "samples", "seed steps", "sample steps", "wall s", "acceptance",
-              "feasibility", "diversity", "distinct", "edge share", "attempts", "device", "job")
+              "feasibility", "diversity", "distinct", "edge share", "R-hat", "ESS",
+              "evals/sample", "attempts", "device", "job")
 
 
-def _stats_row(job: JobView) -> str:
-    r = job.record
+def _stats_row(job: BandJob) -> str:
+    r, st = job.record, job.stats
     cells = [
         "; ".join(job.band_text(j) for j in range(len(r["neurons"]))), r["status"],
         f"{r['n_samples']}/{r['n_requested']}", r["seed_steps"],
         r["sample_steps"], r["wall_seconds"], r["acceptance"], r["feasibility"], r["redundancy"],
-        job.stats.get("distinct"), r["edge_share"], r["attempts"], r["device"], r["job_id"],
+        st.get("distinct"), r["edge_share"], st.get("rhat"), st.get("ess"),
+        st.get("evals_per_sample"), r["attempts"], r["device"], r["job_id"],
     ]
     return "<tr>" + "".join(f"<td>{escape(_fmt(c))}</td>" for c in cells) + "</tr>"
 
@@ -122,14 +111,33 @@ def _links(entry: Entry, targets: dict[str, Entry]) -> str:
     return f'<section class="links"><h2>{title}</h2><ul>{items}</ul></section>'
 
 
+def _map(entry: Entry, shown: dict[str, Shown], method: str) -> str:
+    bands = [(i, job) for i, job in enumerate(entry.jobs) if job.job_id in shown]
+    if not bands:
+        return ""
+    legend = "".join(
+        f'<li><i class="swatch" style="background:{band_color(i)}"></i>'
+        f"{escape(job.band_text(0))}</li>" for i, job in bands
+    )
+    return f"""<section class="map"><h2>Map of the inverse set</h2>
+<p class="muted">Every stored sample of every band, placed by a {escape(method.upper())} of
+its E-features (the generator codes when the dataset stores no features), one projection for
+all bands. Hover for the image and activation; click for the full image.</p>
+<div class="mapbox"><canvas id="map" width="640" height="480" aria-label="map of samples">
+</canvas><div id="tip" hidden><span class="cell"></span><p></p></div></div>
+<ul class="legend">{legend}</ul></section>"""
+
+
 def entry_page(
     entry: Entry, shown: dict[str, Shown], settings: AtlasSettings, targets: dict[str, Entry],
     figure: bool,
 ) -> str:
-    """The full HTML of an entry's page (``targets`` resolves linked entries by name)."""
+    """The full HTML of an entry's page (``shown``: each reached job's samples and sheet;
+    ``targets`` resolves linked entries by name)."""
     sweeps = len({job.record["sweep"] for job in entry.jobs}) > 1
     rows = "".join(
-        _band_row(job, shown.get(job.job_id), settings, sweeps) for job in entry.jobs
+        _band_section(job, shown.get(job.job_id), settings, sweeps, i)
+        for i, job in enumerate(entry.jobs)
     )
     stats = "".join(_stats_row(job) for job in entry.jobs)
     summary = entry.summary()
@@ -140,24 +148,19 @@ def entry_page(
         f' · <a href="../{escape(figure_path(entry.slug))}">figure (PNG)</a>' if figure else ""
     )
     heads = "".join(f"<th>{h}</th>" for h in STAT_HEADS)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{escape(entry.label)} - inverse-set atlas</title>
-<link rel="stylesheet" href="../assets/atlas.css">
-<script src="../assets/page.js"></script>
-</head>
-<body class="entry" style="--thumb: {settings.thumb_px}px">
-<nav><a href="../index.html">&larr; all neurons</a>{figure_link}</nav>
+    return head(entry.label, settings.thumb_px, "entry") + f"""<nav><a href="../index.html">
+&larr; all neurons</a>{figure_link}</nav>
 <h1>{escape(entry.label)}</h1>
 <p class="meta">{escape(entry.kind)} {escape(entry.name)}{escape(members)} &middot;
 {summary['reached']} of {summary['bands']} bands reached &middot; {summary['samples']} samples</p>
 {_links(entry, targets)}
-<table class="rows"><thead><tr><th>band</th><th>activations</th>
-<th>samples, most diverse first (hover for activation)</th></tr></thead>
-<tbody>{rows}</tbody></table>
+{_map(entry, shown, settings.map)}
+<h2>Bands, high to low: most diverse samples first</h2>
+<div class="bands">{rows}</div>
 <h2>Statistics</h2>
 <p class="muted">diversity: mean nearest-neighbour over mean pairwise distance in E-space
-(a few tenths for independent samples, ~0 for near-duplicates).</p>
-<table class="stats"><thead><tr>{heads}</tr></thead><tbody>{stats}</tbody></table>
-</body></html>
-"""
+(a few tenths for independent samples, ~0 for near-duplicates). R-hat, ESS, evals/sample:
+see the index's legend.</p>
+<div class="scroll"><table class="stats"><thead><tr>{heads}</tr></thead>
+<tbody>{stats}</tbody></table></div>
+""" + scripts(data_path(entry.slug), "cells.js", "page.js")

@@ -7,7 +7,7 @@ import time
 from typing import TextIO
 
 
-class Progress:
+class BuildProgress:
     """Counts entries built or skipped and reports ``done/total`` with an ETA."""
 
     def __init__(self, total: int, stream: TextIO | None = None, every: float = 2.0) -> None:

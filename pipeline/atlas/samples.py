@@ -1,8 +1,14 @@
-"""Read an entry's samples from the store and choose the ones to show (most diverse first)."""
+"""Read every stored sample of an entry's bands from the store, ordered most diverse first.
+
+Only the entry's own shards are opened (the store's documented layout
+``samples/layer=<layer>/unit=<unit>/<job_id>.parquet``), read with :func:`pipeline.store.scan`
+so damaged shards are left out with a warning.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -13,61 +19,86 @@ from pipeline.atlas.catalog import Entry
 from pipeline.atlas.images import tiny
 from pipeline.atlas.select import farthest_first
 from pipeline.store import scan
+from pipeline.store.schema import PARTITIONS, SAMPLES
 
-COLUMNS = ["job_id", "sample", "activations", "image", "phase", "step", "chain"]
+COLUMNS = ["job_id", "sample", "activations", "image", "phase", "step", "chain", "code"]
 INTERSECTIONS = "intersection"  # the store's layer partition of intersections (docs/dataset.md)
 
 
 @dataclass
-class Shown:
-    """One job's samples: all activations (for histograms) and the chosen ones in order."""
+class BandSamples:
+    """Every sample of one job (band), by sample index, and the most-diverse-first order."""
 
     job_id: str
-    activations: np.ndarray  # (n, p): every sample of the job, one column per neuron
-    samples: list[int]  # chosen sample indices, most diverse first
-    images: list[bytes]  # their PNGs
-    details: list[dict]  # their activations, phase, step and chain
+    samples: np.ndarray  # (n,) sample indices, ascending; position i is sprite slot i
+    activations: np.ndarray  # (n, p): one column per neuron
+    phase: list[str]
+    step: np.ndarray
+    chain: np.ndarray
+    images: list[bytes]  # PNGs
+    features: np.ndarray  # (n, d): E-features when stored, else the generator codes
+    diverse: list[int]  # positions, greedy farthest-point order over all n samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
 
 
-def _features(table: pa.Table, select_on: str) -> np.ndarray:
-    if select_on == "code":
-        codes = table.column("code").combine_chunks()
-        return codes.flatten().to_numpy().reshape(table.num_rows, -1)
-    return np.stack([tiny(png) for png in table.column("image").to_pylist()])
+def _matrix(column: pa.ChunkedArray, rows: int) -> np.ndarray:
+    return column.combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(rows, -1)
 
 
-def _job(table: pa.Table, job_id: str, count: int, select_on: str) -> Shown:
+def _features(table: pa.Table) -> np.ndarray:
+    """The ``features`` column (E-features) when every row has one, else the codes."""
+    if "features" in table.column_names and table.column("features").null_count == 0:
+        return _matrix(table.column("features"), table.num_rows).astype(np.float32)
+    return _matrix(table.column("code"), table.num_rows).astype(np.float32)
+
+
+def band_samples(table: pa.Table, job_id: str, select_on: str) -> BandSamples:
+    """One job's rows as :class:`BandSamples` (``select_on``: diversity order on the
+    features or on 16x16 copies of the images)."""
     table = table.sort_by("sample")
-    acts = table.column("activations").combine_chunks()
-    activations = acts.flatten().to_numpy().reshape(table.num_rows, -1)
-    order = farthest_first(_features(table, select_on), count)
-    chosen = table.take(order).select(["sample", "image", "phase", "step", "chain"]).to_pylist()
-    details = [
-        {**{k: row[k] for k in ("sample", "phase", "step", "chain")},
-         "activations": activations[i].tolist()}
-        for i, row in zip(order, chosen, strict=True)
-    ]
-    return Shown(
-        job_id, activations, [row["sample"] for row in chosen],
-        [row["image"] for row in chosen], details,
+    n = table.num_rows
+    images = table.column("image").to_pylist()
+    features = _features(table)
+    on = features if select_on == "code" else np.stack([tiny(png) for png in images])
+    return BandSamples(
+        job_id, table.column("sample").to_numpy(), _matrix(table.column("activations"), n),
+        table.column("phase").to_pylist(), table.column("step").to_numpy(),
+        table.column("chain").to_numpy(), images, features, farthest_first(on),
     )
 
 
-def read_shown(dataset: ds.Dataset, entry: Entry, count: int, select_on: str) -> dict[str, Shown]:
-    """The chosen samples of each of ``entry``'s jobs that stored samples, by job id."""
-    ids = [job.job_id for job in entry.jobs if job.reached]
-    if not ids:
-        return {}
+def _partition(entry: Entry) -> tuple[str, str | None]:
+    """The folder of the entry's shards under ``samples/`` and its ``unit`` (None: all)."""
     if entry.kind == "neuron":
         neuron = entry.neurons[0]
-        where = (pc.field("layer") == neuron["layer"]) & (pc.field("unit") == neuron["unit"])
-    else:
-        where = pc.field("layer") == INTERSECTIONS
-    columns = COLUMNS + (["code"] if select_on == "code" else [])
-    table = scan(dataset, columns, where & pc.field("job_id").isin(ids))
+        return f"layer={neuron['layer']}/unit={neuron['unit']}", str(neuron["unit"])
+    return f"layer={INTERSECTIONS}", None
+
+
+def _shards(root: Path, entry: Entry, ids: list[str]) -> list[Path]:
+    folder, _ = _partition(entry)
+    base = root / "samples" / folder
+    wanted = set(ids)
+    return sorted(p for p in base.glob("**/*.parquet") if p.stem in wanted)
+
+
+def read_band_samples(root: Path, entry: Entry, select_on: str) -> dict[str, BandSamples]:
+    """Every sample of each of ``entry``'s jobs that stored samples, by job id."""
+    ids = [job.job_id for job in entry.jobs if job.reached]
+    files = _shards(root, entry, ids)
+    if not files:
+        return {}
+    schema = pa.schema(list(SAMPLES) + list(PARTITIONS))
+    part = ds.partitioning(PARTITIONS, flavor="hive")
+    dataset = ds.dataset([str(p) for p in files], schema=schema, format="parquet",
+                         partitioning=part, partition_base_dir=str(root / "samples"))
+    columns = COLUMNS + (["features"] if "features" in SAMPLES.names else [])
+    table = scan(dataset, columns, pc.field("job_id").isin(ids))
     out = {}
     for job_id in ids:
         rows = table.filter(pc.field("job_id") == job_id)
         if rows.num_rows:
-            out[job_id] = _job(rows, job_id, count, select_on)
+            out[job_id] = band_samples(rows, job_id, select_on)
     return out

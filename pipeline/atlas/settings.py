@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.errors import ConfigError
 
 SELECT_ON = ("code", "image")
+MAPS = ("pca", "umap")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Filters:
 class AtlasSettings:
     """Options of :func:`pipeline.atlas.build` (the same keys as conf/atlas.yaml)."""
 
-    per_band: int = 10  # samples shown per band, most diverse first
+    per_band: int = 10  # samples shown per band on the entry page, most diverse first
     select_on: str = "code"  # farthest-point selection on the stored codes or on tiny images
     thumb_max: int = 128  # larger images are downscaled to this side in the thumbnail files
     thumb_px: int = 96  # displayed side of a thumbnail on the pages
@@ -41,6 +42,8 @@ class AtlasSettings:
     figure_scale: int = 2  # integer upscaling of the figure's images (and >= 96 px a side)
     labels: str | None = None  # text file, one label per line, for ``labels_layer``'s units
     labels_layer: str | None = None  # the layer those labels name (default: the preset's output)
+    map: str = "pca"  # the map's projection of the E-features: pca, or umap (umap-learn)
+    workers: int = 0  # processes rendering entries; 0: one per CPU
     progress_seconds: float = 2.0
     filters: Filters = field(default_factory=Filters)
 
@@ -51,6 +54,11 @@ class AtlasSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"atlas {name} must be a positive int, got {value!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ConfigError(f"atlas workers must be an int >= 0 (0: one per CPU), got "
+                              f"{self.workers!r}")
+        if self.map not in MAPS:
+            raise ConfigError(f"atlas map must be one of {MAPS}, got {self.map!r}")
         if self.select_on not in SELECT_ON:
             raise ConfigError(f"atlas select_on must be one of {SELECT_ON}, got {self.select_on!r}")
         if self.labels_layer is not None and self.labels is None:

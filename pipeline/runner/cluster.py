@@ -16,20 +16,12 @@ from ray.autoscaler.sdk import request_resources
 
 from pipeline.errors import ConfigError, EnvironmentFault
 
-_KEYS = {
-    "address",
-    "actors",
-    "num_cpus",
-    "gpus_per_actor",
-    "jobs_per_batch",
-    "retries",
-    "device",
-    "cache_dir",
-    "local_cpus",
-    "progress_seconds",
-    "connect_timeout",
-    "resource_timeout",
-}
+# Settings where None means "auto" (the config says ``auto``).
+AUTO = ("actors", "gpus_per_actor")
+# Settings that are counts: their least value.
+_COUNTS = {"actors": 1, "jobs_per_batch": 1, "retries": 0, "local_cpus": 1}
+# Settings that are positive numbers.
+_POSITIVE = ("num_cpus", "progress_seconds", "connect_timeout")
 # The client's HTTP/2 connection preface and an empty SETTINGS frame: a gRPC server (Ray's
 # GCS or Ray Client server) answers with its own SETTINGS frame.
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
@@ -38,18 +30,19 @@ _POLL = 2.0  # seconds between looks at the cluster's resources while waiting fo
 log = logging.getLogger(__name__)
 
 
-def _count(value: Any, name: str, minimum: int, auto: bool = False) -> int | None:
-    if auto and value == "auto":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        extra = " or 'auto'" if auto else ""
-        raise ConfigError(f"cluster.{name} must be an int >= {minimum}{extra}, got {value!r}")
-    return value
+def _bad(name: str, value: Any, minimum: float, kind: type | tuple[type, ...]) -> bool:
+    """Whether ``value`` of setting ``name`` is something other than None, ``"auto"`` (where
+    allowed) or a ``kind`` of at least ``minimum``."""
+    if value is None or (name in AUTO and value == "auto"):
+        return False
+    return isinstance(value, bool) or not isinstance(value, kind) or value < minimum
 
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    """The ``cluster`` config section, checked (``None`` means ``auto``)."""
+    """The ``cluster`` config section (``None`` means ``auto``). Its Hydra schema (types,
+    keys, defaults) is built from these fields by :mod:`pipeline.sweep.schema`; the ranges
+    are checked here."""
 
     address: str | None = None
     actors: int | None = None
@@ -64,39 +57,38 @@ class ClusterSettings:
     connect_timeout: float = 10.0
     resource_timeout: float = 0.0
 
+    def __post_init__(self) -> None:
+        for name, minimum in _COUNTS.items():
+            if _bad(name, getattr(self, name), minimum, int):
+                auto = " or 'auto'" if name in AUTO else ""
+                raise ConfigError(
+                    f"cluster.{name} must be an int >= {minimum}{auto}, got {getattr(self, name)!r}"
+                )
+        for name in _POSITIVE:
+            value = getattr(self, name)
+            if _bad(name, value, 0, (int, float)) or value == 0:
+                raise ConfigError(f"cluster.{name} must be a positive number, got {value!r}")
+        if _bad("resource_timeout", self.resource_timeout, 0, (int, float)):
+            raise ConfigError(
+                f"cluster.resource_timeout must be a number >= 0, got {self.resource_timeout!r}"
+            )
+        if _bad("gpus_per_actor", self.gpus_per_actor, 0, (int, float)):
+            raise ConfigError(
+                f"cluster.gpus_per_actor must be >= 0 or 'auto', got {self.gpus_per_actor!r}"
+            )
+
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> ClusterSettings:
-        """Check and convert the ``cluster`` section."""
-        unknown = sorted(set(section) - _KEYS)
-        if unknown:
-            raise ConfigError(f"cluster: unknown keys {unknown}; valid: {sorted(_KEYS)}")
-        num_cpus, gpus = section.get("num_cpus", 1), section.get("gpus_per_actor", "auto")
-        if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)) or num_cpus <= 0:
-            raise ConfigError(f"cluster.num_cpus must be a positive number, got {num_cpus!r}")
-        if gpus != "auto" and (
-            isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus < 0
-        ):
-            raise ConfigError(f"cluster.gpus_per_actor must be >= 0 or 'auto', got {gpus!r}")
-        local, timeout = section.get("local_cpus"), section.get("connect_timeout", 10.0)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigError(f"cluster.connect_timeout must be a positive number, got {timeout!r}")
-        wait = section.get("resource_timeout", 0)
-        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0:
-            raise ConfigError(f"cluster.resource_timeout must be a number >= 0, got {wait!r}")
-        return cls(
-            address=section.get("address") or None,
-            actors=_count(section.get("actors", "auto"), "actors", 1, auto=True),
-            num_cpus=float(num_cpus),
-            gpus_per_actor=None if gpus == "auto" else float(gpus),
-            jobs_per_batch=_count(section.get("jobs_per_batch", 4), "jobs_per_batch", 1),
-            retries=_count(section.get("retries", 2), "retries", 0),
-            device=str(section.get("device", "auto")),
-            cache_dir=section.get("cache_dir") or None,
-            local_cpus=None if local is None else _count(local, "local_cpus", 1),
-            progress_seconds=float(section.get("progress_seconds", 2.0)),
-            connect_timeout=float(timeout),
-            resource_timeout=float(wait),
-        )
+        """The settings of a ``cluster`` section (its keys and types checked by the sweep's
+        schema): ``auto`` becomes None, an empty ``address`` or ``cache_dir`` None; a value
+        out of range raises :class:`ConfigError`."""
+        values = dict(section)
+        for name in AUTO:
+            if values.get(name) == "auto":
+                values[name] = None
+        for name in ("address", "cache_dir"):
+            values[name] = values.get(name) or None
+        return cls(**values)
 
 
 def _bootstrap(address: str) -> tuple[str, int]:
@@ -109,7 +101,8 @@ def _bootstrap(address: str) -> tuple[str, int]:
         try:  # resolves "auto" and RAY_ADDRESS as ray.init does
             text = canonicalize_bootstrap_address_or_die(address)
         except (ConnectionError, ValueError) as err:
-            raise ConfigError(
+            fault = EnvironmentFault if isinstance(err, ConnectionError) else ConfigError
+            raise fault(
                 f"cluster.address={address!r}: {err}".replace("\n", " ")[:300]
                 + "; start Ray (ray start --head) or set cluster.address=null for a local one"
             ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,26 @@ class SampleSet:
 
     def __len__(self) -> int:
         return self.codes.shape[0]
+
+    @property
+    def status(self) -> str:
+        """``done`` (n samples), ``partial`` (fewer: the budget ended) or ``infeasible``."""
+        return self.stats.get("status", "done" if self.feasible else "infeasible")
+
+    def select(self, mask: torch.Tensor) -> SampleSet:
+        """The samples where ``mask`` (bool, one per sample) is True; stats are kept as is."""
+        mask = torch.as_tensor(mask, dtype=torch.bool)
+        if mask.shape != (len(self),):
+            raise ValueError(f"mask must have shape ({len(self)},), got {tuple(mask.shape)}")
+        keep = mask.tolist()
+        rows = {
+            name: getattr(self, name)[mask]
+            for name in ("codes", "inputs", "activations", "step", "chain", "in_band")
+        }
+        features = self.features[mask] if self.features.shape[0] == len(self) else self.features
+        phase = [p for p, k in zip(self.phase, keep, strict=True) if k]
+        return dataclasses.replace(self, **rows, features=features, phase=phase,
+                                   stats=dict(self.stats))
 
     def __repr__(self) -> str:
         keys = ("seed_steps", "sample_steps", "feasibility", "redundancy", "edge_share")

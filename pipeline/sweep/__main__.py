@@ -8,7 +8,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pipeline.errors import CONFIG_EXIT, ENVIRONMENT_EXIT, ConfigError, EnvironmentFault
+from pipeline.errors import exit_on_fault
 from pipeline.sweep.config import CONF_DIR, register
 from pipeline.sweep.preflight import preflight
 from pipeline.sweep.run import dry_run, run
@@ -34,35 +34,26 @@ def where_to_look(root: Path) -> str:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_fault():
         if cfg.dry_run:
             dry_run(cfg)
         else:
             print(where_to_look(run(cfg)), file=sys.stderr)
-    except ConfigError as err:
-        print(f"ConfigError: {err}", file=sys.stderr)
-        sys.exit(CONFIG_EXIT)
-    except EnvironmentFault as err:
-        print(f"EnvironmentFault: {err}", file=sys.stderr)
-        sys.exit(ENVIRONMENT_EXIT)
 
 
 def main() -> None:
     """Entry point: ``--dry-run`` is shorthand for the override ``dry_run=true``.
 
-    Every bad setting ends the program with one ``ConfigError: ...`` line and exit code 2; a
-    failing environment (a dead Ray head, a full disk) with one ``EnvironmentFault: ...``
-    line and exit code 1.
+    Every bad setting ends the program with one ``ConfigError: ...`` line and exit code 2;
+    a fault of the machine (disk, network, Ray) with one ``EnvironmentFault: ...`` line and
+    exit code 1.
     """
     if "--dry-run" in sys.argv:
         sys.argv.remove("--dry-run")
         sys.argv.append("dry_run=true")
     register()
-    try:
+    with exit_on_fault():
         preflight(sys.argv[1:])
-    except ConfigError as err:
-        print(f"ConfigError: {err}", file=sys.stderr)
-        sys.exit(2)
     _main()
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench import coverage, efficiency, logistic, overhead, packing, quality
+from bench import coverage, efficiency, logistic, overhead, packing, quality, size
 from bench.common import machine
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -52,7 +52,13 @@ def sections() -> dict[str, Section]:
         "packing": (
             "Packing jobs into one batch, and Ray actors",
             packing.__doc__, "python -m bench.packing",
-            lambda: packing.table(packing.packing() + packing.ray_scaling()),
+            lambda: packing.table(packing.packing() + packing.ray_scaling()) + "\n\n"
+            + packing.efficiency_table(packing.device_efficiency()),
+        ),
+        "size": (
+            "Size: bytes per stored sample on `imagenet` at 128 px",
+            size.__doc__, "python -m bench.size",
+            lambda: size.table(size.run()),
         ),
         "quality": (
             "Quality at equal compute: every method on one neuron and band",

@@ -232,9 +232,11 @@ class SlowFreeing(Worker):
 
 
 def test_pool_goes_on_with_the_actors_it_can_start_and_grows_back(
-    ray_session, toy_cfg, caplog
+    ray_session, toy_cfg, caplog, monkeypatch
 ) -> None:
     import ray
+
+    from pipeline.runner import pool as pool_module
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     blocker = ray.remote(num_cpus=1)(Blocker).options(name="blocker").remote()
@@ -245,6 +247,9 @@ def test_pool_goes_on_with_the_actors_it_can_start_and_grows_back(
     plain = to_plain(cfg)
     jobs = expand(plain)
     caplog.set_level(logging.WARNING, "pipeline.runner")
+    # a stale look at the cluster (as when a node dies between the look and the start):
+    # two actors are asked for, one CPU is free
+    monkeypatch.setattr(pool_module, "actor_shape", lambda settings, jobs: (2, 1.0, 0.0))
     with SweepStore(plain["output"]["dir"], "s", {}) as store:
         pool = Pool(model_settings(plain), ClusterSettings.from_config(plain["cluster"]), store,
                     "s", worker=SlowFreeing, start_timeout=3)

@@ -29,7 +29,7 @@ from ray.exceptions import RayActorError, RayError
 
 from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.runner.actor import Outcome, Worker
-from pipeline.runner.cluster import ClusterSettings, actor_shape
+from pipeline.runner.cluster import ClusterSettings, actor_shape, capacity
 from pipeline.runner.job import JobSpec
 from pipeline.runner.progress import SweepProgress
 from pipeline.store import SweepStore, job_table
@@ -66,16 +66,6 @@ def placed(handle: Any) -> bool:
         return bool(state.actors(handle._actor_id.hex()).get("Pid"))
     except Exception:  # an internal API: never let it stop a sweep
         return True
-
-
-def free_actors(cpus: float, gpus: float) -> int:
-    """How many more actors of ``cpus`` CPUs and ``gpus`` GPUs the cluster's free resources
-    could hold (summed over nodes: an upper bound; an actor that fits nowhere times out)."""
-    free = ray.available_resources()
-    fit = math.floor(float(free.get("CPU", 0)) / cpus + 1e-9) if cpus > 0 else math.inf
-    if gpus > 0:
-        fit = min(fit, math.floor(float(free.get("GPU", 0)) / gpus + 1e-9))
-    return int(min(fit, 1 << 16))
 
 
 class Pool:
@@ -180,15 +170,19 @@ class Pool:
                         "resources return", why)
 
     def _grow(self) -> None:
-        """While jobs wait, start another actor if the pool is below its size and the
-        cluster has room (nodes that joined or resources freed count)."""
+        """While jobs wait, start another actor (one at a time) if the pool is below its size
+        and the cluster has free room: resources other work freed, or nodes that joined.
+
+        The size is ``cluster.actors``; with ``auto``, as many actors as there are jobs
+        waiting and room for them."""
         now = time.monotonic()
-        size = len(self.actors) + len(self.starting)
-        wanted = min(self.shape[0], len(self.queue))
-        if size >= wanted or now < self._next_growth:
+        size = self.settings.actors or len(self.queue)
+        if self.starting or len(self.actors) >= min(size, len(self.queue)):
+            return
+        if now < self._next_growth:
             return
         self._next_growth = now + self.settings.progress_seconds
-        if not self.actors or free_actors(*self.shape[1:]) > 0:
+        if not self.actors or capacity(*self.shape[1:]) > 0:
             self._launch()
 
     def _lost(self, actor_id: int, reason: str) -> None:

@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from pipeline.errors import ConfigError
 from pipeline.sweep.config import CONF_DIR, register
+from pipeline.sweep.interrupt import exit_on_interrupt
 from pipeline.sweep.preflight import preflight
 from pipeline.sweep.run import dry_run, run
 
@@ -47,7 +48,8 @@ def _main(cfg: DictConfig) -> None:
 def main() -> None:
     """Entry point: ``--dry-run`` is shorthand for the override ``dry_run=true``.
 
-    Every bad setting ends the program with one ``ConfigError: ...`` line and exit code 2.
+    Every bad setting ends the program with one ``ConfigError: ...`` line and exit code 2;
+    Ctrl-C or SIGTERM with one ``interrupted: N of M jobs done; ...`` line and 130 or 143.
     """
     if "--dry-run" in sys.argv:
         sys.argv.remove("--dry-run")
@@ -58,7 +60,8 @@ def main() -> None:
     except ConfigError as err:
         print(f"ConfigError: {err}", file=sys.stderr)
         sys.exit(2)
-    _main()
+    with exit_on_interrupt():
+        _main()
 
 
 if __name__ == "__main__":

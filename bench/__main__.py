@@ -53,7 +53,7 @@ def sections() -> dict[str, Section]:
             "Packing jobs into one batch, and Ray actors",
             packing.__doc__, "python -m bench.packing",
             lambda: packing.table(packing.packing() + packing.ray_scaling()) + "\n\n"
-            + packing.efficiency_table(packing.device_efficiency()),
+            + packing.efficiency_table(packing.device_efficiencies()),
         ),
         "size": (
             "Size: bytes per stored sample on `imagenet` at 128 px",

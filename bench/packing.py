@@ -8,9 +8,10 @@ backward pass of its batch. Ray: ``pipeline.sweep.run`` on a small `mnist` sweep
 output neurons x 2 relative bands, n = 50, 2 jobs per batch), 1 actor against 2 actors of
 1 CPU each, model loading and Ray start-up included (they are part of a real sweep).
 Device efficiency: a 16-job `mnist` sweep (8 output units x the 2 default relative bands,
-n = 50, K = 10, 4 jobs per batch) on 2 actors of 1 CPU: the bare forward + backward time
-of all its chain evaluations (counted from the job records; the bare time per chain
-measured at the batch's 40 rows, one thread) over wall time x actors. Wall time starts
+n = 50, K = 10, 4 jobs per batch) and a 16-job `faces` sweep (the same at 64 px, n = 20)
+on 2 actors of 1 CPU: the bare forward + backward time of all its chain evaluations
+(counted from the job records; the bare time per chain measured at the batch's 40 rows,
+one thread) over wall time x actors. Wall time starts
 after Ray is up and includes the actors' start and model loading.
 """
 
@@ -101,11 +102,16 @@ def bare_row_seconds(preset: zoo.Preset, rows: int, repeats: int = 15) -> float:
     return sorted(times)[len(times) // 2] / rows
 
 
-def device_efficiency(units: int = 8, n: int = 50, actors: int = 2, batch: int = 4) -> dict:
-    """Bare evaluation time of a sweep's chain evaluations over wall time x actors."""
+def device_efficiency(
+    units: int = 8, n: int = 50, actors: int = 2, batch: int = 4, preset: str = "mnist",
+    size: int | None = None,
+) -> dict:
+    """Bare evaluation time of a sweep's chain evaluations over wall time x actors
+    (``size``: the network's input side, for presets that take one)."""
+    options = {} if size is None else {"size": size}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    per_row = bare_row_seconds(zoo.load("mnist"), batch * 10)
+    per_row = bare_row_seconds(zoo.load(preset, **options), batch * 10)
     torch.set_num_threads(threads)
     started = not ray.is_initialized()
     if started:
@@ -113,7 +119,8 @@ def device_efficiency(units: int = 8, n: int = 50, actors: int = 2, batch: int =
     try:
         with tempfile.TemporaryDirectory(prefix="bench-eff-") as tmp:
             cfg = compose([
-                "preset=mnist", f"neurons.select=[{{layer: null, units: {list(range(units))}}}]",
+                f"preset={preset}", *[f"+network.options.{k}={v}" for k, v in options.items()],
+                f"neurons.select=[{{layer: null, units: {list(range(units))}}}]",
                 f"sampler.n={n}", "sampler.k=10", f"cluster.actors={actors}",
                 "cluster.num_cpus=1", f"cluster.jobs_per_batch={batch}",
                 "cluster.progress_seconds=1000", f"output.dir={Path(tmp) / 'out'}",
@@ -127,18 +134,26 @@ def device_efficiency(units: int = 8, n: int = 50, actors: int = 2, batch: int =
         if started:
             ray.shutdown()
     evals = sum(10 * (j["seed_steps"] + j["sample_steps"] + 1) for j in jobs)
-    return {"jobs": len(jobs), "evaluations": evals, "bare": evals * per_row, "wall": wall,
-            "actors": actors, "efficiency": evals * per_row / (wall * actors)}
+    return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
+            "n": n, "jobs_per_batch": batch, "evaluations": evals, "bare": evals * per_row,
+            "wall": wall, "actors": actors, "efficiency": evals * per_row / (wall * actors)}
 
 
-def efficiency_table(row: dict) -> str:
-    """Markdown table of one device-efficiency measurement."""
+def efficiency_table(rows: list[dict]) -> str:
+    """Markdown table of device-efficiency measurements (one row each)."""
     return "\n".join([
-        "| jobs | chain evaluations | bare s | wall s | actors | efficiency |",
-        "|---|---|---|---|---|---|",
-        f"| {row['jobs']} | {row['evaluations']} | {row['bare']:.1f} | {row['wall']:.1f} | "
-        f"{row['actors']} | {row['efficiency']:.2f} |",
+        "| preset | jobs | n | jobs per batch | chain evaluations | bare s | wall s | actors | "
+        "efficiency |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[f"| {r['preset']} | {r['jobs']} | {r['n']} | {r['jobs_per_batch']} | "
+          f"{r['evaluations']} | {r['bare']:.1f} | {r['wall']:.1f} | {r['actors']} | "
+          f"{r['efficiency']:.2f} |" for r in rows],
     ])
+
+
+def device_efficiencies() -> list[dict]:
+    """The efficiency target's two sweeps: 16 jobs of `mnist` and of `faces` (at 64 px)."""
+    return [device_efficiency(), device_efficiency(preset="faces", size=64, n=20)]
 
 
 def table(rows: list[dict]) -> str:
@@ -158,4 +173,4 @@ def table(rows: list[dict]) -> str:
 if __name__ == "__main__":
     torch.set_num_threads(2)
     print(table(packing() + ray_scaling()))
-    print(efficiency_table(device_efficiency()))
+    print(efficiency_table(device_efficiencies()))

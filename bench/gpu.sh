@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput on one NVIDIA GPU and the time of a 1000-neuron x 6-band x 500-sample sweep.
 #
-#   bench/gpu.sh              on a GPU machine: about 7 minutes, writes GPU.md into $OUT
+#   bench/gpu.sh              on a GPU machine: about 8 minutes, writes GPU.md into $OUT
 #                             (if set) or bench/
 #   bench/gpu.sh --cpu-smoke  the same code at toy sizes on the CPU (a test runs this)
 #   bench/gpu.sh --prepare    fetch the weights into the cache ahead (for a GPU machine
@@ -25,4 +25,4 @@ print('weights cached in', '$INVERSE_SET_CACHE')"
 fi
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-exec timeout 470 "$PY" -m bench.gpu "$@"
+exec timeout 560 "$PY" -m bench.gpu "$@"

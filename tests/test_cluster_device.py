@@ -3,6 +3,8 @@ same values, names and hooks intact; off by default and on the driver's copy."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
@@ -54,3 +56,22 @@ def test_the_drivers_copy_stays_plain() -> None:
     assert lazy.models.preset.network.conv.weight.is_contiguous()
     worker = Models(model_settings(plain))
     assert worker.preset.network.conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_gpu_utilisation_is_sampled_from_nvidia_smi(tmp_path, monkeypatch) -> None:
+    from bench.gpu import Utilisation
+
+    fake = tmp_path / "nvidia-smi"  # a stand-in: the GPU is 40% then 60% busy
+    fake.write_text(f"#!/bin/sh\nn=$(cat {tmp_path}/n 2>/dev/null || echo 0)\n"
+                    f"echo $((n + 1)) > {tmp_path}/n\n[ $n -eq 0 ] && echo 40 || echo 60\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    with Utilisation("cuda") as busy:
+        deadline = time.monotonic() + 30
+        while len(busy.samples) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert busy.samples[:3] == [40.0, 60.0, 60.0]
+    assert 40 < busy.mean <= 60
+    with Utilisation("cpu") as idle:
+        pass
+    assert idle.mean is None

@@ -142,24 +142,28 @@ def run(n: int = N) -> list[dict]:
     return rows
 
 
+COLUMNS = (  # (header, row key, format; None: as is)
+    ("inverse set", "set", None), ("method", "method", None), ("recall", "recall", ".2f"),
+    ("recall / exact", "relative", ".2f"), ("precision", "precision", ".2f"),
+    ("NN ratio", "nn_ratio", ".2f"), ("KS", "ks", ".3f"), ("R-hat", "rhat", ".3f"),
+    ("ESS", "ess", ".0f"), ("fwd / sample", "fwd", ".1f"), ("bwd / sample", "bwd", ".1f"),
+    ("fwd-equiv. / sample", "equiv", ".1f"), ("returned", "returned", None),
+    ("s", "seconds", ".1f"),
+)
+
+
 def table(rows: list[dict]) -> str:
     """Markdown table of the rows, with each method's recall relative to the exact row's."""
-    head = ("| inverse set | method | recall | recall / exact | precision | NN ratio | KS | "
-            "R-hat | ESS | fwd / sample | bwd / sample | fwd-equiv. / sample | returned | s |")
-    lines = [head, "|" + "---|" * 14]
+    lines = ["| " + " | ".join(c[0] for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     exact_recall: dict[str, float] = {}
     for r in rows:
         if r["method"].startswith("exact"):
             exact_recall[r["set"]] = r["recall"]
         base = exact_recall.get(r["set"])
         rel = r["recall"] / base if base and r["recall"] is not None else None
-        lines.append(
-            f"| {r['set']} | {r['method']} | {fmt(r['recall'], '.2f')} | {fmt(rel, '.2f')} | "
-            f"{fmt(r['precision'], '.2f')} | {fmt(r['nn_ratio'], '.2f')} | {fmt(r['ks'], '.3f')} | "
-            f"{fmt(r['rhat'], '.3f')} | {fmt(r['ess'], '.0f')} | {fmt(r['fwd'], '.1f')} | "
-            f"{fmt(r['bwd'], '.1f')} | {fmt(r['equiv'], '.1f')} | {r['returned']} | "
-            f"{fmt(r['seconds'], '.1f')} |"
-        )
+        row = {**r, "relative": rel}
+        cells = [str(row[key]) if spec is None else fmt(row[key], spec) for _, key, spec in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

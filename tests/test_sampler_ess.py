@@ -75,6 +75,7 @@ def test_coverage_close_to_exact_samples(unit, generator, settings, band) -> Non
     assert res.stats["evals_backward"] == 0 or res.stats["reseeded"] >= 0
     assert res.stats["rhat"] < 1.1 and res.stats["ess"] > N / 4
     assert generator.prior.inside(res.codes).all()
+    assert res.stats["prior"] == generator.prior.describe()
 
 
 def test_fast_sampler_covers_far_less(unit) -> None:
@@ -90,7 +91,8 @@ def test_intersection_of_two_units_matches_exact() -> None:
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 2))
     G = pixel_generator((32,))
     f1, f2 = pipeline.neuron(model, "1", 0), pipeline.neuron(model, "1", 1)
-    values = model(G(torch.randn(2000, 32)))
+    with torch.no_grad():
+        values = model(G(torch.randn(2000, 32)))
     q = torch.quantile(values, torch.tensor([0.3, 0.8]), dim=0)
     constraints = [(f1, float(q[0, 0]), float(q[1, 0])), (f2, float(q[0, 1]), float(q[1, 1]))]
     ours, yardstick, res = compare(G, constraints, SamplerConfig())

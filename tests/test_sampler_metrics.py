@@ -52,7 +52,9 @@ def test_prior_and_contract_errors() -> None:
     with pytest.raises(ConfigError, match="code_dim"):
         code_prior(torch.sigmoid)
     dim, prior = code_prior(torch.sigmoid, code_dim=5)
-    assert dim == 5 and prior == Prior.normal(1.0)
+    assert dim == 5 and prior == Prior.normal(1.0) and prior.describe() == "N(0, 1^2)"
+    assert Prior.truncated(1.0, -3.0, 3.0).describe() == "N(0, 1^2) on [-3, 3]"
+    assert Prior.uniform(0.0, 2.5).describe() == "U[0, 2.5]"
     faces_like = pipeline.PixelGenerator((4,))
     assert code_prior(faces_like) == (4, Prior.normal(1.0))
     codes = random_codes(faces_like, 7, 3)

@@ -33,7 +33,7 @@ from pipeline.sampler.sampleset import SampleSet
 from pipeline.sampler.seeds import SeedPhase
 from pipeline.sampler.verify import finalize
 
-Progress = Callable[[int, int], None]
+ProgressCallback = Callable[[int, int], None]  # (samples done, samples wanted)
 
 
 def _first_phase(job: JobState) -> Phase:
@@ -96,7 +96,7 @@ def iter_problems(
     problems: Iterable[Problem],
     config: SamplerConfig | None = None,
     transform: RandomTransforms | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     *,
     slots: int | None = None,
     code_dim: int | None = None,
@@ -161,7 +161,7 @@ def sample_problems(
     problems: Sequence[Problem],
     config: SamplerConfig | None = None,
     transform: RandomTransforms | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     **options: Any,
 ) -> list[SampleSet]:
     """Like :func:`iter_problems` (same keyword ``options``), but return all results in the

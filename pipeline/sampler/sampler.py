@@ -11,7 +11,7 @@ from torch import nn
 from pipeline.models.priors import Prior
 from pipeline.models.transforms import RandomTransforms
 from pipeline.sampler.config import Constraint, Problem, SamplerConfig
-from pipeline.sampler.engine import Progress, sample_problems
+from pipeline.sampler.engine import ProgressCallback, sample_problems
 from pipeline.sampler.sampleset import SampleSet
 
 
@@ -45,7 +45,7 @@ class InverseSetSampler:
         self.constraints = list(constraints)
         Problem(self.constraints, n=max(k, 1))  # validate the bands now
 
-    def sample(self, n: int, seed: int = 0, progress: Progress | None = None) -> SampleSet:
+    def sample(self, n: int, seed: int = 0, progress: ProgressCallback | None = None) -> SampleSet:
         """Return a :class:`SampleSet` of ``n`` verified samples (fewer if the budget ends)."""
         problem = Problem(self.constraints, n=n, seed=seed)
         return sample_problems(

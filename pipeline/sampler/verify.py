@@ -68,6 +68,7 @@ def finalize(
     evals = job.counts["evals_forward"] + 2 * job.counts["evals_backward"]
     result.stats = {
         "method": cfg.method,
+        "prior": job.prior.describe(),
         "status": status,
         **job.counts,
         **job.multipliers,

@@ -15,14 +15,17 @@ from html import escape
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from PIL import Image
 
 from bench.atlas import synthetic_dataset
 from pipeline.atlas import AtlasSettings, Filters, build, build_from_config, compose, default_out
-from pipeline.atlas.catalog import slug
+from pipeline.atlas.catalog import BandJob, slug
+from pipeline.atlas.diagnostics import diagnostics, status_counts
 from pipeline.atlas.projection import project
+from pipeline.atlas.samples import band_samples
 from pipeline.atlas.select import farthest_first
 from pipeline.errors import ConfigError
 from pipeline.store import JobRecord, SweepStore, job_table, read_jobs, read_samples
@@ -345,3 +348,33 @@ def test_command_line_prints_the_index(dataset: Path, tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "pipeline.atlas", f"dataset={tmp_path}"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("ConfigError: ")
+
+
+def test_map_uses_stored_features_else_codes(dataset: Path) -> None:
+    rows = read_samples(dataset, None, pc.field("target") == "classifier.1:2")
+    rows = rows.filter(pc.field("job_id") == rows.column("job_id")[0])
+    by_code = band_samples(rows, "j", "code")
+    assert by_code.source == "code"
+    codes = np.array(rows.sort_by("sample").column("code").to_pylist())
+    assert np.allclose(by_code.features, codes)
+    features = np.random.default_rng(0).normal(size=(rows.num_rows, 5)).astype(np.float16)
+    table = rows.append_column("features", pa.array(features.tolist(), pa.list_(pa.float16())))
+    with_features = band_samples(table, "j", "code")
+    order = np.argsort(rows.column("sample").to_numpy())
+    assert with_features.source == "features" and with_features.features.shape[1] == 5
+    assert np.allclose(with_features.features, features[order].astype(np.float32))
+    assert with_features.diverse == farthest_first(features[order].astype(np.float32))
+
+
+def test_statuses_and_diagnostics_per_entry() -> None:
+    def job(status: str, n: int, **stats: float) -> BandJob:
+        record = {"status": status, "n_samples": n, "edge_share": stats.pop("edge", None)}
+        return BandJob(record, {}, stats)
+
+    jobs = [job("done", 10, rhat=1.02, ess=8.0, evals_per_sample=4.0, edge=0.01),
+            job("partial", 4, rhat=1.3, ess=2.0, evals_per_sample=8.0, edge=0.2),
+            job("infeasible", 0, rhat=9.0), job("failed", 0), job("weird", 0)]
+    assert [j.reached for j in jobs] == [True, True, False, False, False]
+    assert status_counts(jobs) == {"done": 1, "partial": 1, "infeasible": 1, "failed": 2}
+    assert diagnostics(jobs) == {"rhat": 1.3, "ess": 2.0, "evals": 6.0, "edge": 0.2}
+    assert diagnostics(jobs[2:]) == dict.fromkeys(("rhat", "ess", "evals", "edge"))

@@ -309,6 +309,13 @@ def test_bad_settings_and_folders_raise_config_errors(dataset: Path, tmp_path: P
         AtlasSettings(per_band=0)
     with pytest.raises(ConfigError, match="select_on"):
         AtlasSettings(select_on="pixels")
+    with pytest.raises(ConfigError, match="atlas map"):
+        AtlasSettings(map="tsne")
+    with pytest.raises(ConfigError, match="workers"):
+        AtlasSettings(workers=-1)
+    if importlib.util.find_spec("umap") is None:
+        with pytest.raises(ConfigError, match="pip install umap-learn"):
+            AtlasSettings(map="umap")
     with pytest.raises(ConfigError, match="filters"):
         AtlasSettings.from_dict({"filters": {"layer": ["fc"]}})
     with pytest.raises(ConfigError, match="not a sweep output"):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench import atlas, efficiency, logistic, overhead, packing, quality
+from bench import atlas, coverage, efficiency, logistic, overhead, packing, quality, size
 from bench.common import machine
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -28,6 +28,12 @@ Section = tuple[str, str, str, Callable[[], str]]
 def sections() -> dict[str, Section]:
     """Name -> (title, description, command, function returning the markdown body)."""
     return {
+        "coverage": (
+            f"Coverage of the inverse set against exact samples (n = {coverage.N}, "
+            f"K = {coverage.K})",
+            coverage.__doc__, "python -m bench.coverage",
+            lambda: coverage.table(coverage.run()),
+        ),
         "logistic": (
             "Sampling efficiency and quality: the logistic unit (n = 500, K = 10)",
             logistic.__doc__, "python -m bench.logistic",
@@ -46,7 +52,13 @@ def sections() -> dict[str, Section]:
         "packing": (
             "Packing jobs into one batch, and Ray actors",
             packing.__doc__, "python -m bench.packing",
-            lambda: packing.table(packing.packing() + packing.ray_scaling()),
+            lambda: packing.table(packing.packing() + packing.ray_scaling()) + "\n\n"
+            + packing.efficiency_table(packing.device_efficiency()),
+        ),
+        "size": (
+            "Size: bytes per stored sample on `imagenet` at 128 px",
+            size.__doc__, "python -m bench.size",
+            lambda: size.table(size.run()),
         ),
         "quality": (
             "Quality at equal compute: every method on one neuron and band",

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from pipeline.models.generators import random_codes
 from pipeline.sampler import SampleSet
 from pipeline.sampler.metrics import redundancy
 
@@ -22,14 +23,6 @@ def machine() -> str:
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, Python {platform.python_version()}"
     )
-
-
-def random_codes(generator: nn.Module, n: int, seed: int) -> torch.Tensor:
-    """Codes as the sampler starts them: N(0, init_std^2), clipped to ``code_bounds``."""
-    gen = torch.Generator().manual_seed(seed)
-    codes = torch.randn(n, generator.code_dim, generator=gen) * getattr(generator, "init_std", 1.0)
-    bounds = getattr(generator, "code_bounds", None)
-    return codes.clamp(*bounds) if bounds else codes
 
 
 @torch.no_grad()
@@ -45,22 +38,14 @@ def quantile_band(values: torch.Tensor, lo: float, hi: float) -> tuple[float, fl
     return round(q[0], 2), round(q[1], 2)
 
 
-def chain_evaluations(result: SampleSet, k: int) -> int:
-    """Forward + backward passes of G and the network spent on a result, counted per chain.
+def chain_evaluations(result: SampleSet) -> int:
+    """Evaluations of G and the network spent on a result, counted per chain (a forward,
+    plus a backward where the method took one: ``evals_backward`` says how many).
 
-    Every iteration evaluates all of a method's chains once; the last evaluation of a run
-    (the one whose samples end it) is counted too. The fast phase's tangent noise adds one
-    backward per constraint on top (see the overhead table); it is not counted here.
+    The fast phase's tangent noise adds one backward per constraint on top (see the
+    overhead table); it is not counted here.
     """
-    stats = result.stats
-    method = stats["method"]
-    if method == "fast":
-        return k * (stats["seed_steps"] + stats["sample_steps"] + 1)
-    if method == "joint":
-        return stats["n_requested"] * (stats["seed_steps"] + 1)
-    if method == "multistart":
-        return stats["n_requested"] * (stats["sample_steps"] + 1)
-    return k * (stats["sample_steps"] + 1)
+    return int(result.stats["evals_forward"])
 
 
 def feasibility(result: SampleSet) -> float | None:

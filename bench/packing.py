@@ -7,6 +7,11 @@ n = 100, K = 10, quantised) run as 16 batches of 1 job, 4 of 4 and 1 of 16 with
 backward pass of its batch. Ray: ``pipeline.sweep.run`` on a small `mnist` sweep (4
 output neurons x 2 relative bands, n = 50, 2 jobs per batch), 1 actor against 2 actors of
 1 CPU each, model loading and Ray start-up included (they are part of a real sweep).
+Device efficiency: a 16-job `mnist` sweep (8 output units x the 2 default relative bands,
+n = 50, K = 10, 4 jobs per batch) on 2 actors of 1 CPU: the bare forward + backward time
+of all its chain evaluations (counted from the job records; the bare time per chain
+measured at the batch's 40 rows, one thread) over wall time x actors. Wall time starts
+after Ray is up and includes the actors' start and model loading.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import time
 from pathlib import Path
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import ray
 import torch
 
 from bench.common import observed, quantile_band
@@ -80,6 +87,63 @@ def ray_scaling(actors: tuple[int, ...] = (1, 2), units: int = 4, n: int = 50) -
     return rows
 
 
+def bare_row_seconds(preset: zoo.Preset, rows: int, repeats: int = 15) -> float:
+    """Median seconds of codes -> G -> network -> one backward, per row, at ``rows`` rows."""
+    times = []
+    codes = torch.randn(rows, preset.generator.code_dim, generator=torch.Generator().manual_seed(0))
+    preprocess = preset.preprocess or (lambda x: x)
+    for _ in range(repeats):
+        x = codes.clone().requires_grad_(True)
+        start = time.perf_counter()
+        out = preset.network(preprocess(preset.generator(x)))
+        torch.autograd.grad(out[:, 0].sum(), x)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2] / rows
+
+
+def device_efficiency(
+    units: int = 8, n: int = 50, actors: int = 2, batch: int = 4, overrides: tuple = ()
+) -> dict:
+    """Bare evaluation time of a sweep's chain evaluations over wall time x actors
+    (``overrides``: more sweep settings, e.g. ``("sampler.method=fast",)``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    per_row = bare_row_seconds(zoo.load("mnist"), batch * 10)
+    torch.set_num_threads(threads)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=actors, include_dashboard=False, logging_level="ERROR")
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-eff-") as tmp:
+            cfg = compose([
+                "preset=mnist", f"neurons.select=[{{layer: null, units: {list(range(units))}}}]",
+                f"sampler.n={n}", "sampler.k=10", f"cluster.actors={actors}",
+                "cluster.num_cpus=1", f"cluster.jobs_per_batch={batch}",
+                "cluster.progress_seconds=1000", f"output.dir={Path(tmp) / 'out'}",
+                "name=bench-eff", *overrides,
+            ])
+            start = time.perf_counter()
+            root = run(cfg, progress_stream=io.StringIO())
+            wall = time.perf_counter() - start
+            jobs = pq.read_table(root / "jobs").to_pylist()
+    finally:
+        if started:
+            ray.shutdown()
+    evals = sum(10 * (j["seed_steps"] + j["sample_steps"] + 1) for j in jobs)
+    return {"jobs": len(jobs), "evaluations": evals, "bare": evals * per_row, "wall": wall,
+            "actors": actors, "efficiency": evals * per_row / (wall * actors)}
+
+
+def efficiency_table(row: dict) -> str:
+    """Markdown table of one device-efficiency measurement."""
+    return "\n".join([
+        "| jobs | chain evaluations | bare s | wall s | actors | efficiency |",
+        "|---|---|---|---|---|---|",
+        f"| {row['jobs']} | {row['evaluations']} | {row['bare']:.1f} | {row['wall']:.1f} | "
+        f"{row['actors']} | {row['efficiency']:.2f} |",
+    ])
+
+
 def table(rows: list[dict]) -> str:
     """Markdown table; speed-ups relative to the first row of each kind."""
     lines = ["| setting | jobs | samples | s | samples/s | speed-up |", "|---|---|---|---|---|---|"]
@@ -97,3 +161,4 @@ def table(rows: list[dict]) -> str:
 if __name__ == "__main__":
     torch.set_num_threads(2)
     print(table(packing() + ray_scaling()))
+    print(efficiency_table(device_efficiency()))

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from pipeline.runner import ClusterSettings, Pool, Progress, Worker
-from pipeline.store import JobRecord, SweepStore, job_table
+from pipeline.runner import ClusterSettings, Pool, SweepProgress, Worker
+from pipeline.store import SweepStore, job_table
 from pipeline.sweep import compose, expand, sweep_hash, to_plain
 from pipeline.sweep.expand import model_settings
 
@@ -52,12 +52,7 @@ def write_in_process(cfg: DictConfig) -> Path:
     digest = sweep_hash(plain)
     with SweepStore(plain["output"]["dir"], digest, {"name": plain["name"]}) as store:
         for job, outcome in zip(jobs, worker.run(jobs), strict=True):
-            record = JobRecord(
-                job.job_id, digest, job.target, outcome.status, [r.as_dict() for r in job.neurons],
-                job.n, job.seed, job.spec(), outcome.bands,
-                outcome.samples.num_rows if outcome.samples is not None else 0,
-                error=outcome.error, stats=outcome.stats, device=outcome.device,
-            )
+            record = outcome.record(job, digest)
             store.write(job.job_id, job.partition, outcome.samples, job_table(record))
         return store.root
 
@@ -91,5 +86,5 @@ def run_pool(cfg: DictConfig, worker: type[Worker]) -> tuple[Pool, dict[str, int
     settings = ClusterSettings.from_config(plain["cluster"])
     with SweepStore(plain["output"]["dir"], "s", {}) as store:
         pool = Pool(model_settings(plain), settings, store, "s", worker=worker)
-        counts = pool.run(jobs, Progress(len(jobs), stream=io.StringIO()))
+        counts = pool.run(jobs, SweepProgress(len(jobs), stream=io.StringIO()))
     return pool, counts, store.root

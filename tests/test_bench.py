@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import efficiency, figures, logistic, lucent_baseline, overhead, packing, quality
+import pipeline
+from bench import (
+    coverage,
+    efficiency,
+    figures,
+    logistic,
+    lucent_baseline,
+    overhead,
+    packing,
+    quality,
+)
 from bench.common import chain_evaluations, evenly
 from bench.features import efficientnet_features, pixel_features
 from pipeline.zoo.cache import default_cache_dir
@@ -88,13 +98,13 @@ def test_packing_and_ray_smallest(ray_session) -> None:
 
 
 def test_quality_smallest_spends_the_budget() -> None:
-    only = ["this sampler (defaults)", "PPGN-style Langevin"]
-    rows, setting = quality.run("mnist", budget=400, m=5, only=only)
+    only = ["fast sampler (with remedies)", "PPGN-style Langevin"]
+    rows, setting = quality.run("mnist", budget=1000, m=5, only=only)
     by = {r["method"]: r for r in rows}
-    assert by["PPGN-style Langevin"]["evaluations"] == 400
-    assert by["this sampler (defaults)"]["evaluations"] <= 400
-    assert by["this sampler (defaults)"]["feasibility"] == 1.0
-    assert by["this sampler (defaults)"]["used"] == 5
+    assert by["PPGN-style Langevin"]["evaluations"] == 1000
+    assert by["fast sampler (with remedies)"]["evaluations"] <= 1000
+    assert by["fast sampler (with remedies)"]["feasibility"] == 1.0
+    assert by["fast sampler (with remedies)"]["used"] == 5
     assert "pixels 28x28: mean / NN dist." in quality.table(rows, setting)
 
 
@@ -118,10 +128,19 @@ def test_lucent_baseline_renders_or_says_how_to_install() -> None:
 
 
 def test_chain_evaluations_count_every_evaluation() -> None:
-    class Fake:
-        stats = {"method": "joint", "n_requested": 50, "seed_steps": 9}
+    res = pipeline.InverseSetSampler(pipeline.PixelGenerator((8,)), None,
+                                     [(lambda x: x.sum(dim=1), 3.0, 5.0)], k=2,
+                                     method="joint", code_dim=8).sample(4, seed=0)
+    assert chain_evaluations(res) == 4 * (res.stats["seed_steps"] + 1)
 
-    assert chain_evaluations(Fake(), 10) == 500
+
+def test_coverage_smallest() -> None:
+    rows = coverage.rows_for(coverage.logistic(), n=40)
+    assert [r["method"] for r in rows] == ["exact (rejection)", *coverage.METHODS]
+    ours = rows[1]
+    assert ours["returned"] == 40 and ours["bwd"] < ours["fwd"] and ours["recall"] > 0.5
+    assert ours["recall"] > rows[2]["recall"]  # the fast sampler's clusters
+    assert len(coverage.table(rows).splitlines()) == 2 + len(rows)
 
 
 def test_figures_quick(tmp_path: Path) -> None:

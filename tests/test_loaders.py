@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+import signal
 import sys
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.models.layers import read_layers
 from pipeline.zoo.cache import fetch_url, resolve_file, sha256_file, verify_sha256
 from pipeline.zoo.checkpoints import read_state_dict
@@ -81,8 +83,25 @@ def test_fetch_url_with_a_wrong_checksum_leaves_nothing_in_the_cache(tmp_path):
     with pytest.raises(ConfigError, match="sha256"):
         fetch_url(source.as_uri(), "f" * 64, cache)
     assert list(cache.iterdir()) == []
-    with pytest.raises(ConfigError, match="cannot download"):
+    with pytest.raises(ConfigError, match="cannot download.*pass an existing file"):
         fetch_url((tmp_path / "nope.pt").as_uri(), None, cache)
+
+
+def test_a_cache_disk_refusing_writes_is_an_environment_fault(tmp_path):
+    source = tmp_path / "model.pt"
+    source.write_bytes(b"z" * 4096)
+    cache = tmp_path / "cache"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, hard))  # files may not grow past 1 KiB
+    try:
+        with pytest.raises(EnvironmentFault, match="cannot download"):
+            fetch_url(source.as_uri(), None, cache)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    assert list(cache.iterdir()) == []  # no partial file
+    assert fetch_url(source.as_uri(), None, cache).read_bytes() == source.read_bytes()
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt"])

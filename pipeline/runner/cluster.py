@@ -5,45 +5,44 @@ from __future__ import annotations
 import logging
 import math
 import socket
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import ray
+from ray._private.state import available_resources_per_node
+from ray.autoscaler.sdk import request_resources
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 
-_KEYS = {
-    "address",
-    "actors",
-    "num_cpus",
-    "gpus_per_actor",
-    "jobs_per_batch",
-    "retries",
-    "device",
-    "cache_dir",
-    "local_cpus",
-    "progress_seconds",
-    "connect_timeout",
-}
+# Settings where None means "auto" (the config says ``auto``).
+AUTO = ("actors", "gpus_per_actor")
+# Settings that are counts: their least value.
+_COUNTS = {"actors": 1, "jobs_per_batch": 1, "retries": 0, "local_cpus": 1}
+# Settings that are positive numbers.
+_POSITIVE = ("num_cpus", "progress_seconds", "connect_timeout")
 # The client's HTTP/2 connection preface and an empty SETTINGS frame: a gRPC server (Ray's
 # GCS or Ray Client server) answers with its own SETTINGS frame.
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 _SETTINGS = 4
+_POLL = 2.0  # seconds between looks at the cluster's resources while waiting for them
 log = logging.getLogger(__name__)
 
 
-def _count(value: Any, name: str, minimum: int, auto: bool = False) -> int | None:
-    if auto and value == "auto":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        extra = " or 'auto'" if auto else ""
-        raise ConfigError(f"cluster.{name} must be an int >= {minimum}{extra}, got {value!r}")
-    return value
+def _bad(name: str, value: Any, minimum: float, kind: type | tuple[type, ...]) -> bool:
+    """Whether ``value`` of setting ``name`` is something other than None, ``"auto"`` (where
+    allowed) or a ``kind`` of at least ``minimum``."""
+    if value is None or (name in AUTO and value == "auto"):
+        return False
+    return isinstance(value, bool) or not isinstance(value, kind) or value < minimum
 
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    """The ``cluster`` config section, checked (``None`` means ``auto``)."""
+    """The ``cluster`` config section (``None`` means ``auto``). Its Hydra schema (types,
+    keys, defaults) is built from these fields by :mod:`pipeline.sweep.schema`; the ranges
+    are checked here."""
 
     address: str | None = None
     actors: int | None = None
@@ -56,36 +55,40 @@ class ClusterSettings:
     local_cpus: int | None = None
     progress_seconds: float = 2.0
     connect_timeout: float = 10.0
+    resource_timeout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, minimum in _COUNTS.items():
+            if _bad(name, getattr(self, name), minimum, int):
+                auto = " or 'auto'" if name in AUTO else ""
+                raise ConfigError(
+                    f"cluster.{name} must be an int >= {minimum}{auto}, got {getattr(self, name)!r}"
+                )
+        for name in _POSITIVE:
+            value = getattr(self, name)
+            if _bad(name, value, 0, (int, float)) or value == 0:
+                raise ConfigError(f"cluster.{name} must be a positive number, got {value!r}")
+        if _bad("resource_timeout", self.resource_timeout, 0, (int, float)):
+            raise ConfigError(
+                f"cluster.resource_timeout must be a number >= 0, got {self.resource_timeout!r}"
+            )
+        if _bad("gpus_per_actor", self.gpus_per_actor, 0, (int, float)):
+            raise ConfigError(
+                f"cluster.gpus_per_actor must be >= 0 or 'auto', got {self.gpus_per_actor!r}"
+            )
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> ClusterSettings:
-        """Check and convert the ``cluster`` section."""
-        unknown = sorted(set(section) - _KEYS)
-        if unknown:
-            raise ConfigError(f"cluster: unknown keys {unknown}; valid: {sorted(_KEYS)}")
-        num_cpus, gpus = section.get("num_cpus", 1), section.get("gpus_per_actor", "auto")
-        if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)) or num_cpus <= 0:
-            raise ConfigError(f"cluster.num_cpus must be a positive number, got {num_cpus!r}")
-        if gpus != "auto" and (
-            isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus < 0
-        ):
-            raise ConfigError(f"cluster.gpus_per_actor must be >= 0 or 'auto', got {gpus!r}")
-        local, timeout = section.get("local_cpus"), section.get("connect_timeout", 10.0)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigError(f"cluster.connect_timeout must be a positive number, got {timeout!r}")
-        return cls(
-            address=section.get("address") or None,
-            actors=_count(section.get("actors", "auto"), "actors", 1, auto=True),
-            num_cpus=float(num_cpus),
-            gpus_per_actor=None if gpus == "auto" else float(gpus),
-            jobs_per_batch=_count(section.get("jobs_per_batch", 4), "jobs_per_batch", 1),
-            retries=_count(section.get("retries", 2), "retries", 0),
-            device=str(section.get("device", "auto")),
-            cache_dir=section.get("cache_dir") or None,
-            local_cpus=None if local is None else _count(local, "local_cpus", 1),
-            progress_seconds=float(section.get("progress_seconds", 2.0)),
-            connect_timeout=float(timeout),
-        )
+        """The settings of a ``cluster`` section (its keys and types checked by the sweep's
+        schema): ``auto`` becomes None, an empty ``address`` or ``cache_dir`` None; a value
+        out of range raises :class:`ConfigError`."""
+        values = dict(section)
+        for name in AUTO:
+            if values.get(name) == "auto":
+                values[name] = None
+        for name in ("address", "cache_dir"):
+            values[name] = values.get(name) or None
+        return cls(**values)
 
 
 def _bootstrap(address: str) -> tuple[str, int]:
@@ -98,7 +101,8 @@ def _bootstrap(address: str) -> tuple[str, int]:
         try:  # resolves "auto" and RAY_ADDRESS as ray.init does
             text = canonicalize_bootstrap_address_or_die(address)
         except (ConnectionError, ValueError) as err:
-            raise ConfigError(
+            fault = EnvironmentFault if isinstance(err, ConnectionError) else ConfigError
+            raise fault(
                 f"cluster.address={address!r}: {err}".replace("\n", " ")[:300]
                 + "; start Ray (ray start --head) or set cluster.address=null for a local one"
             ) from None
@@ -109,8 +113,13 @@ def _bootstrap(address: str) -> tuple[str, int]:
 
 
 def probe(address: str, timeout: float) -> None:
-    """Raise :class:`ConfigError` unless a gRPC server (a Ray head) answers at ``address``
-    within ``timeout`` seconds: ``ray.init`` itself waits for minutes on a dead address."""
+    """Check that a gRPC server (a Ray head) answers at ``address`` within ``timeout`` seconds:
+    ``ray.init`` itself waits for minutes on a dead address.
+
+    A head that refuses or stays silent is an :class:`EnvironmentFault` (the cluster is down:
+    start it and rerun); a server that answers but is not a Ray head, or a malformed address,
+    is a :class:`ConfigError`.
+    """
     host, port = _bootstrap(address)
     try:
         with socket.create_connection((host, port), timeout=timeout) as conn:
@@ -121,9 +130,10 @@ def probe(address: str, timeout: float) -> None:
         reason = err.strerror or str(err)
         if isinstance(err, TimeoutError):
             reason = f"no answer within {timeout:g} s"
-        raise ConfigError(
+        raise EnvironmentFault(
             f"no Ray cluster answers at cluster.address={address!r} ({host}:{port}: {reason}); "
-            "start it, fix the address, or set cluster.address=null to run on this machine"
+            "start it (or wait for it) and rerun, fix the address, or set cluster.address=null "
+            "to run on this machine"
         ) from None
     if len(answer) < 9 or answer[3] != _SETTINGS:
         raise ConfigError(
@@ -154,44 +164,123 @@ def connect(settings: ClusterSettings) -> bool:
     return True
 
 
+def _fit(have: dict[str, float], num_cpus: float, gpus: float) -> int:
+    """How many actors of ``num_cpus`` CPUs and ``gpus`` GPUs fit in one node's resources."""
+    fit = math.floor(float(have.get("CPU", 0)) / num_cpus + 1e-9)
+    if gpus > 0:
+        fit = min(fit, math.floor(float(have.get("GPU", 0)) / gpus + 1e-9))
+    return max(0, fit)
+
+
+def _total(nodes: Iterable[dict[str, float]], num_cpus: float, gpus: float) -> int:
+    return sum(_fit(have, num_cpus, gpus) for have in nodes)
+
+
 def capacity(num_cpus: float, gpus: float) -> int:
-    """How many actors of ``num_cpus`` CPUs and ``gpus`` GPUs each the live nodes can hold."""
-    total = 0
-    for node in ray.nodes():
-        if not node.get("Alive"):
-            continue
-        have = node.get("Resources", {})
-        fit = math.floor(float(have.get("CPU", 0)) / num_cpus + 1e-9)
-        if gpus > 0:
-            fit = min(fit, math.floor(float(have.get("GPU", 0)) / gpus + 1e-9))
-        total += fit
-    return total
+    """How many more actors of ``num_cpus`` CPUs and ``gpus`` GPUs the live nodes can hold now:
+    counted from each node's free resources (other jobs' and this sweep's actors hold theirs)."""
+    return _total(available_resources_per_node().values(), num_cpus, gpus)
+
+
+def _room(num_cpus: float, gpus: float) -> int:
+    """How many such actors the live nodes could hold if they were idle (their totals)."""
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    return _total(nodes, num_cpus, gpus)
+
+
+def wait_for_capacity(num_cpus: float, gpus: float, timeout: float) -> int:
+    """:func:`capacity`, waiting up to ``timeout`` seconds for it to reach one actor.
+
+    While waiting, the autoscaler (if the cluster has one) is asked for a node that holds
+    an actor, and one message says what the sweep waits for. At the deadline, an actor that
+    no live node could hold even when idle is a :class:`ConfigError`; one that fits but
+    whose resources other work holds is an :class:`EnvironmentFault`.
+    """
+    fits = capacity(num_cpus, gpus)
+    if fits < 1 and timeout > 0:
+        shape = {"CPU": num_cpus, **({"GPU": gpus} if gpus > 0 else {})}
+        log.warning("no free resources for a sweep actor (%s) yet; waiting up to %g s for a node "
+                    "to join or for other work to end", shape, timeout)
+        request_resources(bundles=[shape])
+        deadline = time.monotonic() + timeout
+        try:
+            while fits < 1 and time.monotonic() < deadline:
+                time.sleep(_POLL)
+                fits = capacity(num_cpus, gpus)
+        finally:
+            request_resources(bundles=[])
+    if fits >= 1:
+        return fits
+    resources = ray.cluster_resources()
+    have = f"{float(resources.get('CPU', 0)):g} CPUs, {float(resources.get('GPU', 0)):g} GPUs"
+    setting = f"cluster.num_cpus={num_cpus:g} and cluster.gpus_per_actor={gpus:g}"
+    if _room(num_cpus, gpus) < 1:
+        raise ConfigError(
+            f"no node of the Ray cluster can hold an actor with {setting} (the cluster has "
+            f"{have}); lower them (gpus_per_actor=auto uses GPUs only where there are some), "
+            "or on an autoscaling cluster set cluster.resource_timeout to wait for a node"
+        )
+    raise EnvironmentFault(
+        f"the Ray cluster ({have}) has no free resources for an actor with {setting}: other work "
+        f"holds them{f' (waited {timeout:g} s)' if timeout else ''}; rerun when they are free, "
+        "or set cluster.resource_timeout to wait longer"
+    )
 
 
 def actor_shape(settings: ClusterSettings, jobs: int) -> tuple[int, float, float]:
     """``(actors, cpus each, gpus each)`` for the connected cluster and ``jobs`` to run.
 
     auto: one actor per GPU (``gpus_per_actor`` each) when the cluster has GPUs, else one
-    per ``num_cpus`` CPUs; never more actors than jobs, nor than the nodes can hold (a
-    larger ``cluster.actors`` is lowered, with a warning). An actor that fits on no node
-    is a :class:`ConfigError` (Ray would wait for it forever).
+    per ``num_cpus`` CPUs; never more actors than jobs, nor than the free resources of the
+    nodes can hold (a larger ``cluster.actors`` is lowered, with a warning). When nothing
+    fits now, :func:`wait_for_capacity` waits up to ``cluster.resource_timeout`` seconds.
     """
-    resources = ray.cluster_resources()
-    gpus = float(resources.get("GPU", 0))
+    gpus = float(ray.cluster_resources().get("GPU", 0))
     per_gpu = settings.gpus_per_actor if settings.gpus_per_actor is not None else (
         1.0 if gpus else 0.0)
-    fits = capacity(settings.num_cpus, per_gpu)
-    if fits < 1:
-        raise ConfigError(
-            f"no node of the Ray cluster can hold an actor with cluster.num_cpus="
-            f"{settings.num_cpus:g} and cluster.gpus_per_actor={per_gpu:g} (the cluster has "
-            f"{float(resources.get('CPU', 0)):g} CPUs, {gpus:g} GPUs); lower them "
-            "(gpus_per_actor=auto uses GPUs only where there are some)"
-        )
+    fits = wait_for_capacity(settings.num_cpus, per_gpu, settings.resource_timeout)
     count = settings.actors if settings.actors is not None else fits
     if count > fits:
         log.warning(
-            "cluster.actors=%d but the Ray cluster holds only %d actors of %g CPUs and %g GPUs; "
-            "running %d", count, fits, settings.num_cpus, per_gpu, fits,
+            "cluster.actors=%d but the Ray cluster's free resources hold only %d actors of %g CPUs "
+            "and %g GPUs; running %d", count, fits, settings.num_cpus, per_gpu, fits,
         )
     return max(1, min(count, fits, jobs)), settings.num_cpus, per_gpu
+
+
+def wait_for_nodes(address: str, count: int, timeout: float) -> int:
+    """Wait until the Ray head at ``address`` answers and ``count`` nodes are alive; return
+    how many are. Past ``timeout`` seconds: an :class:`EnvironmentFault` naming how many
+    joined. For cluster scripts (jobs/slurm.sbatch), which start the nodes themselves."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            probe(address, max(1.0, min(5.0, deadline - time.monotonic())))
+            break
+        except EnvironmentFault:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(_POLL)
+    ray.init(address=address, logging_level=logging.WARNING)
+    try:
+        alive = 0
+        while (alive := sum(1 for node in ray.nodes() if node.get("Alive"))) < count:
+            if time.monotonic() > deadline:
+                raise EnvironmentFault(
+                    f"only {alive} of {count} Ray nodes joined {address} within {timeout:g} s; "
+                    "check the worker nodes' logs and that they reach the head's address"
+                )
+            time.sleep(_POLL)
+        return alive
+    finally:
+        ray.shutdown()
+
+
+if __name__ == "__main__":  # python -m pipeline.runner.cluster ADDRESS NODES TIMEOUT
+    import sys
+
+    try:
+        print(f"{wait_for_nodes(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))} Ray nodes "
+              f"joined {sys.argv[1]}")
+    except EnvironmentFault as err:
+        sys.exit(f"EnvironmentFault: {err}")

@@ -1,6 +1,6 @@
 """One unit of work of a sweep: neurons, their bands, n, seed, sampler and model settings.
 
-A job's id is a hash of everything that decides its result (``Job.spec``), so the same job
+A job's id is a hash of everything that decides its result (``JobSpec.spec``), so the same job
 in a rerun or another sweep gets the same id; names and partitions are left out.
 """
 
@@ -73,7 +73,7 @@ class BandSpec:
 
 
 @dataclass(frozen=True)
-class Job:
+class JobSpec:
     """Sample ``n`` inputs inside ``bands[j]`` for every ``neurons[j]`` (an intersection if >1).
 
     ``target`` names it (``layer:unit`` or the intersection's name); ``partition`` is the

@@ -1,14 +1,25 @@
-"""Drive a pool of Ray actors through a list of jobs: pack, dispatch, retry, store, report.
+"""Drive a pool of Ray actors through a list of jobs: pack, dispatch, retry, commit, report.
 
-Each actor holds the models once. Fresh jobs go out in packed batches (at most
-``jobs_per_batch``, fewer near the end so that every actor has work); a job whose batch
-failed is retried on its own, up to ``retries`` times, then recorded as failed. Results
-are written through the store as they arrive: samples shard first, then the job record.
+Each actor holds the models once and writes its jobs' samples shards itself; the driver
+commits a job's record once its shard is there. Fresh jobs go out in packed batches (at
+most ``jobs_per_batch``, fewer near the end so that every actor has work), and each actor
+has :data:`DEPTH` batches in flight, so it starts the next one without waiting for the
+driver. A job whose batch failed is retried on its own, up to ``retries`` times, then
+recorded as failed.
+
+The pool neither hangs nor wastes: an actor that Ray cannot place on a node within
+``start_timeout`` seconds (no free resources) is given up, and the sweep goes on with the
+actors it has (one warning); an actor lost with its node is replaced when resources allow;
+while jobs wait, the pool grows back, up to its size, onto resources that became free or
+nodes that joined. With no actor at all for ``start_timeout`` seconds it stops with an
+:class:`EnvironmentFault` (a rerun resumes).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -16,19 +27,26 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, RayError
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.runner.actor import Outcome, Worker
-from pipeline.runner.cluster import ClusterSettings, actor_shape
-from pipeline.runner.job import Job
-from pipeline.runner.progress import Progress
-from pipeline.store import JobRecord, SweepStore, job_table
+from pipeline.runner.cluster import ClusterSettings, actor_shape, capacity
+from pipeline.runner.job import JobSpec
+from pipeline.runner.progress import SweepProgress
+from pipeline.store import SweepStore, job_table
+from pipeline.store.schema import STATUSES
+
+DEPTH = 2  # batches in flight per actor: one running, one queued on the actor
+START_TIMEOUT = 120.0  # seconds an actor may take to be placed and load the models
+log = logging.getLogger(__name__)
+
+Batch = list[tuple[JobSpec, int]]  # jobs and how many times each has failed so far
 
 
 @dataclass
-class _Slot:
-    """One actor of the pool and what it is doing."""
+class _Actor:
+    """One actor of the pool and where it runs."""
 
-    actor: Any
+    handle: Any
     info: dict[str, Any]
 
 
@@ -37,6 +55,17 @@ def _reason(err: BaseException) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     named = [line for line in lines if "Error:" in line or "Exception:" in line]
     return (named or lines or [type(err).__name__])[-1][:2000]
+
+
+def placed(handle: Any) -> bool:
+    """Whether Ray has placed an actor on a node (its process exists, though it may still be
+    loading the models). Read from Ray's actor table; if that fails, assume it is."""
+    try:
+        from ray._private import state
+
+        return bool(state.actors(handle._actor_id.hex()).get("Pid"))
+    except Exception:  # an internal API: never let it stop a sweep
+        return True
 
 
 class Pool:
@@ -49,134 +78,236 @@ class Pool:
         store: SweepStore,
         sweep: str,
         worker: type[Worker] = Worker,
+        start_timeout: float = START_TIMEOUT,
     ) -> None:
         """``worker`` is the class each actor runs (a :class:`Worker` or a subclass)."""
         self.model, self.settings, self.store, self.sweep = model, settings, store, sweep
-        self.worker = worker
-        self.queue: deque[tuple[Job, int]] = deque()
-        self.slots: list[_Slot] = []
+        self.worker, self.start_timeout = worker, start_timeout
+        self.queue: deque[tuple[JobSpec, int]] = deque()
+        self.actors: dict[int, _Actor] = {}
+        self.inflight: dict[Any, tuple[int, Batch]] = {}  # oldest first
+        self.starting: dict[Any, tuple[Any, float]] = {}  # describe() ref -> (handle, since)
         self.shape: tuple[int, float, float] = (0, 0.0, 0.0)
         self.replaced = 0
+        self._ids = 0
+        self._next_growth = 0.0
+        self._warned = False
 
-    def _start_actors(self, count: int) -> list[_Slot]:
-        """Start ``count`` actors at once and wait until each has loaded the models."""
+    # -- actors -------------------------------------------------------------------------
+
+    def _launch(self) -> Any:
+        """Ask Ray for one more actor; it joins the pool when its ``describe`` answers."""
         _, cpus, gpus = self.shape
         remote = ray.remote(self.worker).options(num_cpus=cpus, num_gpus=gpus)
         s = self.settings
-        actors = [
-            remote.remote(self.model, s.device, max(1, math.floor(cpus)), s.cache_dir)
-            for _ in range(count)
-        ]
-        try:
-            infos = ray.get([actor.describe.remote() for actor in actors])
-        except RayError as err:
-            for actor in actors:
-                ray.kill(actor)
-            raise ConfigError(f"a sweep actor failed to start: {_reason(err)}") from None
-        return [_Slot(actor, info) for actor, info in zip(actors, infos, strict=True)]
+        handle = remote.remote(
+            self.model, s.device, max(1, math.floor(cpus)), s.cache_dir,
+            str(self.store.root), self.store.format,
+        )
+        ref = handle.describe.remote()
+        self.starting[ref] = (handle, time.monotonic())
+        return ref
 
-    def _batch(self) -> list[tuple[Job, int]]:
+    def _join(self, handle: Any, info: dict[str, Any]) -> None:
+        self._ids += 1
+        self.actors[self._ids] = _Actor(handle, info)
+
+    def _start_first(self) -> None:
+        """Start the pool; return once one actor has loaded the models (the others join as
+        they start). An actor failing to load the models is a :class:`ConfigError` (the
+        same on every try); none placed within ``start_timeout`` an :class:`EnvironmentFault`.
+        """
+        for _ in range(self.shape[0]):
+            self._launch()
+        while not self.actors:
+            ready, _ = ray.wait(list(self.starting), num_returns=1,
+                                timeout=self.settings.progress_seconds)
+            if not ready:
+                self._give_up_starts(time.monotonic())
+                continue
+            handle, _ = self.starting.pop(ready[0])
+            try:
+                self._join(handle, ray.get(ready[0]))
+            except RayError as err:
+                ray.kill(handle)
+                self._stop()
+                raise ConfigError(f"a sweep actor failed to start: {_reason(err)}") from None
+
+    def _started(self, ref: Any) -> None:
+        """An actor's ``describe`` answered: it joins the pool (or is dropped if it failed)."""
+        handle, _ = self.starting.pop(ref)
+        try:
+            self._join(handle, ray.get(ref))
+        except RayError as err:
+            ray.kill(handle)
+            self._shrunk(f"an actor failed to start: {_reason(err)}")
+
+    def _give_up_starts(self, now: float) -> None:
+        """Kill the actors Ray has not placed on a node ``start_timeout`` seconds after their
+        launch (an actor placed and still loading its models is waited for)."""
+        self._give_up([ref for ref, (handle, since) in self.starting.items()
+                       if now - since >= self.start_timeout and not placed(handle)])
+
+    def _give_up(self, refs: list[Any]) -> None:
+        """Kill these starting actors (not placed in time) and go on without them."""
+        for ref in refs:
+            ray.kill(self.starting.pop(ref)[0])
+        if refs:
+            self._shrunk(f"{len(refs)} actor(s) could not start within {self.start_timeout:g} s "
+                         "(no free resources)")
+
+    def _shrunk(self, why: str) -> None:
+        """Go on with the actors there are (one warning), or stop if there are none."""
+        self._next_growth = time.monotonic() + self.settings.progress_seconds
+        if not self.actors and not self.starting:
+            raise EnvironmentFault(
+                f"no sweep actor is running: {why}; check that the Ray cluster has free CPUs/GPUs "
+                "(ray status), then rerun (finished jobs are kept)"
+            )
+        if not self._warned:
+            self._warned = True
+            log.warning("%s; the sweep goes on with the actors it has and grows back when "
+                        "resources return", why)
+
+    def _grow(self) -> None:
+        """While jobs wait, start another actor (one at a time) if the pool is below its size
+        and the cluster has free room: resources other work freed, or nodes that joined.
+
+        The size is ``cluster.actors``; with ``auto``, as many actors as there are jobs
+        waiting and room for them."""
+        now = time.monotonic()
+        size = self.settings.actors or len(self.queue)
+        if self.starting or len(self.actors) >= min(size, len(self.queue)):
+            return
+        if now < self._next_growth:
+            return
+        self._next_growth = now + self.settings.progress_seconds
+        if not self.actors or capacity(*self.shape[1:]) > 0:
+            self._launch()
+
+    def _lost(self, actor_id: int, reason: str) -> None:
+        """An actor died: drop it, requeue its batches that had not started, replace it."""
+        actor = self.actors.pop(actor_id, None)
+        if actor is None:
+            return
+        ray.kill(actor.handle)
+        self.replaced += 1
+        if self.replaced > max(self.shape[0], 1) * (self.settings.retries + 1):
+            raise EnvironmentFault(
+                f"sweep actors keep dying ({self.replaced} so far; last: {reason}); check the "
+                "nodes' memory and logs, then rerun (finished jobs are kept)"
+            )
+        queued = [ref for ref, (owner, _) in self.inflight.items() if owner == actor_id]
+        for ref in reversed(queued):
+            self.queue.extendleft(reversed(self.inflight.pop(ref)[1]))
+        self._next_growth = 0.0
+
+    def _stop(self) -> None:
+        for actor in self.actors.values():
+            ray.kill(actor.handle)
+        for handle, _ in self.starting.values():
+            ray.kill(handle)
+        self.actors, self.starting = {}, {}
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def _batch(self) -> Batch:
         """The next batch: one retried job alone, or fresh jobs packed together."""
         if self.queue[0][1] > 0:
             return [self.queue.popleft()]
         fresh = sum(1 for _, failures in self.queue if failures == 0)
-        size = min(self.settings.jobs_per_batch, max(1, math.ceil(fresh / len(self.slots))))
+        size = min(self.settings.jobs_per_batch, max(1, math.ceil(fresh / len(self.actors))))
         batch = []
         while self.queue and len(batch) < size and self.queue[0][1] == 0:
             batch.append(self.queue.popleft())
         return batch
 
-    def run(self, jobs: list[Job], progress: Progress) -> dict[str, int]:
-        """Run ``jobs`` to completion; return how many ended done, infeasible and failed."""
-        counts = {"done": 0, "infeasible": 0, "failed": 0}
+    def _fill(self) -> None:
+        """Give every actor work up to :data:`DEPTH` batches, then try to grow."""
+        busy = [owner for owner, _ in self.inflight.values()]
+        for actor_id, actor in self.actors.items():
+            for _ in range(DEPTH - busy.count(actor_id)):
+                if not self.queue:
+                    return
+                batch = self._batch()
+                ref = actor.handle.run.remote([job for job, _ in batch])
+                self.inflight[ref] = (actor_id, batch)
+        if self.queue:
+            self._grow()
+
+    def run(self, jobs: list[JobSpec], progress: SweepProgress) -> dict[str, int]:
+        """Run ``jobs`` to completion; return how many ended with each status."""
+        counts = dict.fromkeys(STATUSES, 0)
         if not jobs:
             return counts
         self.queue.extend((job, 0) for job in jobs)
         self.shape = actor_shape(self.settings, len(jobs))
-        inflight: dict[Any, tuple[int, list[tuple[Job, int]]]] = {}
         try:
-            self.slots = self._start_actors(self.shape[0])
+            self._start_first()
             progress.start()
-            for index in range(len(self.slots)):
-                self._submit(index, inflight)
-            while inflight:
-                wait = self.settings.progress_seconds
-                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=wait)
-                if not ready:
-                    progress.update()
-                    continue
-                index, batch = inflight.pop(ready[0])
-                for (job, failures), outcome in zip(
-                    batch, self._collect(ready[0], index, batch), strict=True
-                ):
-                    status = self._settle(job, failures, outcome)
-                    if status:
-                        counts[status] += 1
-                        samples = outcome.samples.num_rows if outcome.samples is not None else 0
-                        progress.update(1, samples, failed=int(status == "failed"))
-                self._submit(index, inflight)
+            self._fill()
+            while self.inflight or self.queue:
+                self._step(counts, progress)
         finally:
-            for slot in self.slots:
-                ray.kill(slot.actor)
+            self._stop()
         progress.close()
         return counts
 
-    def _submit(self, index: int, inflight: dict) -> None:
-        if self.queue:
-            batch = self._batch()
-            ref = self.slots[index].actor.run.remote([job for job, _ in batch])
-            inflight[ref] = (index, batch)
+    def _step(self, counts: dict[str, int], progress: SweepProgress) -> None:
+        """Wait for one batch (or starting actor), settle it and hand out more work."""
+        refs = [*self.inflight, *self.starting]
+        if refs:
+            ready, _ = ray.wait(refs, num_returns=1, timeout=self.settings.progress_seconds)
+        else:  # nothing to wait for until the pool may grow again
+            ready = []
+            time.sleep(self.settings.progress_seconds)
+        self._give_up_starts(time.monotonic())
+        if not ready:
+            progress.update()
+        elif ready[0] in self.starting:
+            self._started(ready[0])
+        else:
+            actor_id, batch = self.inflight.pop(ready[0])
+            for (job, failures), outcome in zip(
+                batch, self._collect(ready[0], actor_id, batch), strict=True
+            ):
+                status = self._settle(job, failures, outcome)
+                if status:
+                    counts[status] += 1
+                    progress.update(1, outcome.n_samples, failed=int(status == "failed"))
+        self._fill()
 
-    def _collect(self, ref: Any, index: int, batch: list[tuple[Job, int]]) -> list[Outcome]:
+    def _collect(self, ref: Any, actor_id: int, batch: Batch) -> list[Outcome]:
         """The outcomes of a batch; an actor that died is replaced and its jobs get an error."""
-        where = self.slots[index].info
+        where = self.actors[actor_id].info if actor_id in self.actors else {}
         try:
             return ray.get(ref)
         except RayActorError as err:
             reason = f"actor died: {_reason(err)}"
-            self.replaced += 1
-            if self.replaced > len(self.slots) * (self.settings.retries + 1):
-                raise RuntimeError(
-                    f"sweep actors keep dying ({self.replaced} so far); last: {reason}"
-                ) from None
-            ray.kill(self.slots[index].actor)
-            self.slots[index] = self._start_actors(1)[0]
+            self._lost(actor_id, reason)
         except RayError as err:
             reason = _reason(err)
         return [
-            Outcome(
-                job.job_id,
-                "error",
-                error=reason,
-                device=where.get("device"),
-                host=where.get("host"),
-            )
+            Outcome(job.job_id, "error", error=reason, device=where.get("device"),
+                    host=where.get("host"))
             for job, _ in batch
         ]
 
-    def _settle(self, job: Job, failures: int, outcome: Outcome) -> str | None:
-        """Store a finished outcome, or requeue a retryable error; the final status or None."""
+    def _settle(self, job: JobSpec, failures: int, outcome: Outcome) -> str | None:
+        """Commit a finished outcome, or requeue a retryable error; the final status or None."""
+        if outcome.fault:
+            raise EnvironmentFault(
+                f"a worker could not write job {job.job_id} to output.dir {self.store.root} "
+                f"({outcome.error}); free disk space or check the output's filesystem, then "
+                "rerun (finished jobs are kept)"
+            )
         attempts = failures + 1
         if outcome.status == "error" and outcome.retryable and failures < self.settings.retries:
             self.queue.append((job, attempts))
             return None
-        status = "failed" if outcome.status == "error" else outcome.status
-        record = JobRecord(
-            job_id=job.job_id,
-            sweep=self.sweep,
-            target=job.target,
-            status=status,
-            neurons=[ref.as_dict() for ref in job.neurons],
-            n_requested=job.n,
-            seed=job.sampling_seed,
-            config=job.spec(),
-            bands=outcome.bands,
-            n_samples=outcome.samples.num_rows if outcome.samples is not None else 0,
-            attempts=attempts,
-            error=outcome.error,
-            stats=outcome.stats,
-            device=outcome.device,
-            host=outcome.host,
-        )
-        self.store.write(job.job_id, job.partition, outcome.samples, job_table(record))
-        return status
+        record = outcome.record(job, self.sweep, attempts)
+        if outcome.samples is not None or not outcome.written:
+            self.store.write(job.job_id, job.partition, outcome.samples, job_table(record))
+        else:
+            self.store.commit(job.job_id, job.partition, outcome.written, job_table(record))
+        return record.status

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import TextIO
 
 
-class Progress:
+class SweepProgress:
     """Counts finished jobs and samples and prints a progress line.
 
     ``earlier`` jobs were finished by earlier runs (resume): they count towards the total

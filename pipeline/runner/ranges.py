@@ -9,20 +9,9 @@ import torch
 from torch import nn
 
 from pipeline.errors import ConfigError
+from pipeline.models.generators import random_codes
 from pipeline.models.readout import Readout
 from pipeline.runner.job import BandSpec
-
-
-def random_codes(generator: nn.Module, count: int, seed: int) -> torch.Tensor:
-    """``count`` codes ~ N(0, init_std^2) from ``seed`` (drawn on the CPU: the same everywhere),
-    clipped to the generator's code bounds."""
-    rng = torch.Generator().manual_seed(int(seed))
-    codes = torch.randn(count, generator.code_dim, generator=rng)
-    codes = codes * float(getattr(generator, "init_std", 1.0) or 1.0)
-    bounds = getattr(generator, "code_bounds", None)
-    if bounds is not None:
-        codes = codes.clamp(*bounds)
-    return codes
 
 
 def observed_ranges(

@@ -16,21 +16,21 @@ from __future__ import annotations
 import torch
 
 from pipeline.sampler.fast import unit_rms
-from pipeline.sampler.job import Job, Phase, View
+from pipeline.sampler.job import Evaluation, GradientPhase, JobState, Phase
 from pipeline.sampler.seeds import Adam
 
 
-def _drive(job: Job, acts: torch.Tensor) -> torch.Tensor:
+def _drive(job: JobState, acts: torch.Tensor) -> torch.Tensor:
     """-sum_j f_j / w_j over all chains: lower is more activation."""
     return -(acts / job.width).sum()
 
 
-class MultiStart:
+class MultiStart(GradientPhase):
     """Activation maximisation from ``n`` independent random starts."""
 
     wants_normals = False
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: JobState) -> None:
         self.job = job
         self.codes = job.init_codes(job.problem.n)
         self.adam = Adam(self.codes, job.config.lr)
@@ -39,7 +39,7 @@ class MultiStart:
         """Minus the width-normalised activations."""
         return _drive(self.job, acts)
 
-    def advance(self, view: View) -> Phase | None:
+    def advance(self, view: Evaluation) -> Phase | None:
         """Step until ``am_steps``; then every chain's image is a sample."""
         job = self.job
         steps = job.counts["sample_steps"]
@@ -55,12 +55,12 @@ class MultiStart:
         return self
 
 
-class Langevin:
+class Langevin(GradientPhase):
     """PPGN-style Langevin chains that keep positions above the band's lower edge."""
 
     wants_normals = False
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: JobState) -> None:
         self.job = job
         self.codes = job.init_codes(job.config.k)
         self.budget = job.config.max_sample_steps or 20 * -(-job.problem.n // job.config.k) + 200
@@ -69,7 +69,7 @@ class Langevin:
         """Minus the width-normalised activations (the prior enters in the move)."""
         return _drive(self.job, acts)
 
-    def advance(self, view: View) -> Phase | None:
+    def advance(self, view: Evaluation) -> Phase | None:
         """Keep chains above threshold, then c <- c - eta g - eta prior c / s + noise s xi."""
         job, cfg = self.job, self.job.config
         job.track_best(view.acts, view.finite)

@@ -12,13 +12,24 @@ import torch
 
 from pipeline.errors import ConfigError
 
-METHODS = ("fast", "joint", "multistart", "langevin")
+METHODS = ("ess", "fast", "joint", "multistart", "langevin")
 DIVERSITY = ("encoder", "code", "none")
 
 
 @dataclass
 class SamplerConfig:
     """Every knob of the sampler, with defaults that work across models.
+
+    ``method``: ``ess`` (default: sample the code prior restricted to the bands, see
+    :mod:`pipeline.sampler.explore`), ``fast`` (the paper's fast sampler, with remedies),
+    ``joint``, ``multistart``, ``langevin``. Exploration (``ess``): ``prior_tries`` prior
+    draws per chain before it seeds, ``burn_in`` transitions not kept after a seed,
+    ``thin`` (None: the integrated autocorrelation time), ``independence`` (mix exact
+    prior draws into each transition where the bands hold >= 5% of the prior),
+    ``projections`` random
+    projections of E watched by the diagnostics, ``budget`` forward-equivalent evaluations
+    of G per requested sample (a backward counts as two; seeds included): a job that spends
+    it returns what it has, with status ``partial``.
 
     Seed phase (augmented Lagrangian): ``lr`` (Adam step on codes), ``steps_per_outer``
     gradient steps per outer iteration, ``mu0`` and ``mu_growth`` for the penalty
@@ -34,7 +45,7 @@ class SamplerConfig:
     """
 
     k: int = 10
-    method: str = "fast"
+    method: str = "ess"
     diversity: str = "encoder"
     diversity_weight: float = 1.0
     lr: float = 0.05
@@ -62,6 +73,12 @@ class SamplerConfig:
     langevin_prior: float = 1.0
     langevin_noise: float = 0.05
     verify_batch: int = 256
+    prior_tries: int = 10
+    burn_in: int = 10
+    thin: int | None = None
+    projections: int = 3
+    budget: float = 100.0
+    independence: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -74,6 +91,10 @@ class SamplerConfig:
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ConfigError(f"{name} must be in (0, 1], got {value}")
+        if self.burn_in < 0 or (self.thin is not None and self.thin < 1):
+            raise ConfigError(
+                f"burn_in must be >= 0 and thin >= 1 (or None), got {self.burn_in}, {self.thin}"
+            )
         if not 0 <= self.margin < 0.5:
             raise ConfigError(f"margin must be in [0, 0.5), got {self.margin}")
         for name in (
@@ -83,6 +104,9 @@ class SamplerConfig:
             "steps_per_outer",
             "max_seed_steps",
             "normals_every",
+            "prior_tries",
+            "projections",
+            "budget",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -91,7 +115,9 @@ class SamplerConfig:
     def paper(cls, **overrides: Any) -> SamplerConfig:
         """The fast sampler as the paper describes it: fixed step, every feasible position
         taken, no margin, spacing, noise or return to the last feasible point."""
-        literal = dict(adaptive=False, noise=0.0, spacing=0.0, margin=0.0, sample_shrink=1.0)
+        literal = dict(
+            method="fast", adaptive=False, noise=0.0, spacing=0.0, margin=0.0, sample_shrink=1.0
+        )
         return cls(**{**literal, **overrides})
 
     def to_dict(self) -> dict[str, Any]:

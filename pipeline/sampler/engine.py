@@ -1,41 +1,45 @@
 """Run many sampling problems at once: their chains share every forward and backward.
 
 Each iteration concatenates the current codes of every unfinished job, runs G, the
-network's neurons f and the encoder E once on the whole batch, splits the result per
-job, and lets each job's phase accept samples and move. Jobs draw their random numbers
-from their own seeded stream, so a job's result does not depend on what it was packed
-with. A finished job is verified and yielded at once.
+network's neurons f and the encoder E once on the whole batch (backward only for the rows
+that need gradients, see :mod:`pipeline.sampler.batch`), splits the result per job, and
+lets each job's phase accept samples and move. Jobs draw their random numbers from their
+own seeded stream, so a job's result does not depend on what it was packed with. A
+finished job is verified and yielded at once, and frees its chains' slots for the next
+problem (``slots``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from pipeline.errors import ConfigError
+from pipeline.models.generators import code_prior
 from pipeline.models.layers import model_device
+from pipeline.models.priors import Prior
 from pipeline.models.readout import Readout
 from pipeline.models.transforms import RandomTransforms
 from pipeline.sampler.baselines import Langevin, MultiStart
+from pipeline.sampler.batch import evaluate_batch, row_slices
 from pipeline.sampler.config import Problem, SamplerConfig
-from pipeline.sampler.job import Job, Phase, View
+from pipeline.sampler.explore import ExplorePhase
+from pipeline.sampler.job import JobState, Phase
 from pipeline.sampler.sampleset import SampleSet
 from pipeline.sampler.seeds import SeedPhase
 from pipeline.sampler.verify import finalize
 
-Progress = Callable[[int, int], None]
+ProgressCallback = Callable[[int, int], None]  # (samples done, samples wanted)
 
 
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    """Round to 8-bit levels in the forward pass; the gradient passes straight through."""
-    stored = (x.clamp(0, 1) * 255).round() / 255
-    return x + (stored - x).detach()
-
-
-def _first_phase(job: Job) -> Phase:
+def _first_phase(job: JobState) -> Phase:
     cfg = job.config
+    if cfg.method == "ess":
+        return ExplorePhase(job)
     if cfg.method == "fast":
         if job.problem.n < cfg.k:
             raise ConfigError(
@@ -49,149 +53,122 @@ def _first_phase(job: Job) -> Phase:
     return Langevin(job)
 
 
+class _Source:
+    """Pulls problems from an iterator when their chains fit in ``slots`` (None: all now)."""
+
+    def __init__(self, problems: Iterable[Problem], slots: int | None, make: Callable) -> None:
+        bad = isinstance(slots, bool) or not isinstance(slots, int) or slots < 1
+        if slots is not None and bad:
+            raise ConfigError(f"slots must be a positive int (chains in flight), got {slots!r}")
+        self.iterator, self.slots, self.make = iter(problems), slots, make
+        self.pending: JobState | None = None
+        self.pulled = 0
+        self.exhausted = False
+
+    def pull(self, active: dict[int, JobState]) -> None:
+        """Add jobs to ``active`` (keyed by pull order) while their chains fit."""
+        while True:
+            job = self.pending or self._next()
+            if job is None:
+                return
+            in_flight = sum(j.phase.codes.shape[0] for j in active.values())
+            fits = self.slots is None or in_flight + job.phase.codes.shape[0] <= self.slots
+            if active and not fits:
+                self.pending = job
+                return
+            self.pending = None
+            active[self.pulled] = job
+            self.pulled += 1
+
+    def _next(self) -> JobState | None:
+        if self.exhausted and self.slots is None:
+            return None
+        try:
+            return self.make(next(self.iterator))
+        except StopIteration:
+            self.exhausted = True
+            return None
+
+
 def iter_problems(
-    generator: nn.Module,
+    generator: nn.Module | Callable[[torch.Tensor], torch.Tensor],
     encoder: Callable[[torch.Tensor], torch.Tensor] | None,
-    problems: Sequence[Problem],
+    problems: Iterable[Problem],
     config: SamplerConfig | None = None,
     transform: RandomTransforms | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    slots: int | None = None,
+    code_dim: int | None = None,
+    prior: Prior | None = None,
 ) -> Iterator[tuple[int, SampleSet]]:
     """Sample every problem, packed in one batch; yield ``(index, SampleSet)`` as each ends.
 
-    ``generator`` is G (an nn.Module with ``code_dim``), ``encoder`` E (``None``: the
-    inputs themselves), ``transform`` optional random transforms applied to G(c) during
-    optimisation only. ``progress(samples_done, samples_wanted)`` is called per iteration.
+    ``generator`` is G (with ``code_dim`` and a ``prior``, or pass them), ``encoder`` E
+    (``None``: the inputs themselves), ``transform`` optional random transforms applied to
+    G(c) in gradient steps only. ``progress(samples_done, samples_wanted)`` is called per
+    iteration. With ``slots=None`` every problem is taken at once; with an int, at most
+    that many chains are in flight: a problem is pulled (``next()``, again at later
+    iterations even after a ``StopIteration``) when its chains fit beside the active jobs'
+    (always at least one job is active). ``index`` is the problem's position in pull order.
     """
     config = config or SamplerConfig()
-    code_dim = getattr(generator, "code_dim", None)
-    if not isinstance(code_dim, int) or code_dim < 1:
-        raise ConfigError("the generator needs an int attribute code_dim (the length of its codes)")
-    device = model_device(generator)
-    init_std = config.init_std or float(getattr(generator, "init_std", 1.0))
-    bounds = getattr(generator, "code_bounds", None)
-    probes = [c[0] for p in problems for c in p.constraints]
-    readout = Readout(probes, encoder)
-    columns = _row_slices([len(p.constraints) for p in problems])
-    jobs = [Job(p, config, device, code_dim, init_std, bounds) for p in problems]
-    for job in jobs:
+    code_dim, prior = code_prior(generator, code_dim, prior)
+    if config.init_std and prior.gaussian:
+        prior = dataclasses.replace(prior, scale=float(config.init_std))
+    device = model_device(generator) if isinstance(generator, nn.Module) else torch.device("cpu")
+
+    def make(problem: Problem) -> JobState:
+        job = JobState(problem, config, device, code_dim, prior)
         job.phase = _first_phase(job)
-    active = list(range(len(jobs)))
-    wanted = sum(p.n for p in problems)
-    generator.eval()
+        return job
+
+    source = _Source(problems, slots, make)
+    active: dict[int, JobState] = {}
+    done = wanted = 0
+    if isinstance(generator, nn.Module):
+        generator.eval()
+    source.pull(active)
     while active:
-        batch = [(jobs[i], columns[i]) for i in active]
-        views = _iterate(generator, readout, batch, config.quantize, transform)
-        still = []
-        for i, (job, cols), view in zip(active, batch, views, strict=True):
+        wanted = sum(job.problem.n for job in active.values()) + done
+        readout, columns = _readout(active, encoder)
+        batch = [(job, columns[i]) for i, job in active.items()]
+        views = evaluate_batch(generator, readout, batch, config.quantize, transform)
+        for (i, job), view in zip(list(active.items()), views, strict=True):
             job.phase = job.phase.advance(view)
             if job.phase is None:
-                yield i, finalize(job, readout, cols, tuple(view.inputs.shape[1:]))
-            else:
-                still.append(i)
-        active = still
+                del active[i]
+                done += job.problem.n
+                yield i, finalize(job, encoder, tuple(view.inputs.shape[1:]))
         if progress is not None:
-            progress(sum(len(job.collector) for job in jobs), wanted)
+            in_flight = sum(len(job.collector) for job in active.values())
+            progress(done + in_flight, wanted)
+        source.pull(active)
 
 
-def _iterate(
-    generator: nn.Module,
-    readout: Readout,
-    batch: list[tuple[Job, slice]],
-    quantise: bool,
-    transform: RandomTransforms | None,
-) -> list[View]:
-    """One forward and backward over the chains of every job in ``batch``."""
-    sizes = [job.phase.codes.shape[0] for job, _ in batch]
-    rows = _row_slices(sizes)
-    codes = torch.cat([job.phase.codes for job, _ in batch]).detach().requires_grad_(True)
-    stored = generator(codes)
-    if quantise:
-        stored = quantize(stored)
-    seen = stored
-    if transform is not None:
-        pieces = stored.split(sizes)
-        seen = torch.cat([transform(x, job.rng) for x, (job, _) in zip(pieces, batch, strict=True)])
-    acts_all, feats_all = readout(seen)
-    feats_all = seen.flatten(1) if feats_all is None else feats_all
-    finite = torch.isfinite(acts_all).all(dim=1) & torch.isfinite(feats_all).all(dim=1)
-    acts_all = torch.where(finite[:, None], acts_all, torch.zeros_like(acts_all))
-    feats_all = torch.where(finite[:, None], feats_all, torch.zeros_like(feats_all))
-    losses = [
-        job.phase.loss(codes[r], acts_all[r, cols], feats_all[r])
-        for (job, cols), r in zip(batch, rows, strict=True)
-    ]
-    grads = _gradients(codes, torch.stack(losses).sum(), acts_all, batch, rows)
-    for grad in grads:
-        finite &= torch.isfinite(grad).all(dim=1)
-    grads = [torch.where(finite[:, None], g, torch.zeros_like(g)) for g in grads]
-    if transform is not None:
-        with torch.no_grad():
-            acts_all, feats_all = readout(stored)
-            feats_all = stored.flatten(1) if feats_all is None else feats_all
-    return [
-        View(
-            grad=grads[0][r],
-            normals=[g[r] for g in grads[1 : 1 + len(job.problem.bands)]]
-            if job.phase.wants_normals
-            else [],
-            acts=acts_all[r, cols].detach(),
-            feats=feats_all[r].detach(),
-            inputs=stored[r].detach(),
-            finite=finite[r],
-        )
-        for (job, cols), r in zip(batch, rows, strict=True)
-    ]
-
-
-def _gradients(
-    codes: torch.Tensor,
-    total: torch.Tensor,
-    acts: torch.Tensor,
-    batch: list[tuple[Job, slice]],
-    rows: list[slice],
-) -> list[torch.Tensor]:
-    """d total / d codes, then d f_j / d codes per constraint j for jobs that want normals."""
-    normal_jobs = [
-        (job, cols, r)
-        for (job, cols), r in zip(batch, rows, strict=True)
-        if job.phase.wants_normals
-    ]
-    count = max((len(job.problem.bands) for job, _, _ in normal_jobs), default=0)
-    outputs = [total] + [
-        sum(acts[r, cols][:, j].sum() for job, cols, r in normal_jobs if j < len(job.problem.bands))
-        for j in range(count)
-    ]
-    grads = []
-    for i, out in enumerate(outputs):
-        if not isinstance(out, torch.Tensor) or not out.requires_grad:
-            grads.append(torch.zeros_like(codes))
-            continue
-        keep = i < len(outputs) - 1
-        grad = torch.autograd.grad(out, codes, retain_graph=keep, allow_unused=True)[0]
-        grads.append(torch.zeros_like(codes) if grad is None else grad)
-    return grads
-
-
-def _row_slices(sizes: Sequence[int]) -> list[slice]:
-    """Consecutive slices of the given sizes (rows of each job, or its constraint columns)."""
-    out, start = [], 0
-    for size in sizes:
-        out.append(slice(start, start + size))
-        start += size
-    return out
+def _readout(
+    active: dict[int, JobState], encoder: Callable[[torch.Tensor], torch.Tensor] | None
+) -> tuple[Readout, dict[int, slice]]:
+    """One readout for the neurons of every active job, and each job's columns in it."""
+    probes = [c[0] for job in active.values() for c in job.problem.constraints]
+    slices = row_slices([len(job.problem.constraints) for job in active.values()])
+    return Readout(probes, encoder), dict(zip(active, slices, strict=True))
 
 
 def sample_problems(
-    generator: nn.Module,
+    generator: nn.Module | Callable[[torch.Tensor], torch.Tensor],
     encoder: Callable[[torch.Tensor], torch.Tensor] | None,
     problems: Sequence[Problem],
     config: SamplerConfig | None = None,
     transform: RandomTransforms | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
+    **options: Any,
 ) -> list[SampleSet]:
-    """Like :func:`iter_problems`, but return all results in the order of ``problems``."""
+    """Like :func:`iter_problems` (same keyword ``options``), but return all results in the
+    order of ``problems``."""
     results: list[SampleSet | None] = [None] * len(problems)
-    for i, result in iter_problems(generator, encoder, problems, config, transform, progress):
+    for i, result in iter_problems(
+        generator, encoder, problems, config, transform, progress, **options
+    ):
         results[i] = result
     return results  # type: ignore[return-value]

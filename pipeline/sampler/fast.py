@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from pipeline.sampler.diversity import mean_pairwise_distance
-from pipeline.sampler.job import Job, Phase, View
+from pipeline.sampler.job import Evaluation, GradientPhase, JobState, Phase
 from pipeline.sampler.lagrangian import AugmentedLagrangian, in_band
 
 MAX_STEP_GROWTH = 20.0
@@ -32,12 +32,12 @@ def unit_rms(grad: torch.Tensor) -> torch.Tensor:
     return grad / rms.clamp(min=1e-20)
 
 
-class FastPhase:
+class FastPhase(GradientPhase):
     """Chains that walk the feasible region, yielding a sample at every feasible stop."""
 
     def __init__(
         self,
-        job: Job,
+        job: JobState,
         seeds: torch.Tensor,
         anchored: torch.Tensor,
         seed_lagrangian: AugmentedLagrangian,
@@ -74,7 +74,7 @@ class FastPhase:
             return False
         return not self.normals or self.job.counts["sample_steps"] % cfg.normals_every == 0
 
-    def advance(self, view: View) -> Phase | None:
+    def advance(self, view: Evaluation) -> Phase | None:
         """Accept feasible, well-spaced chains; stop at n samples or budget; else move."""
         job, cfg = self.job, self.job.config
         inside = in_band(view.acts, job.lo, job.hi, cfg.margin) & view.finite
@@ -109,7 +109,7 @@ class FastPhase:
         self.move(view, moving)
         return self
 
-    def move(self, view: View, moving: torch.Tensor) -> None:
+    def move(self, view: Evaluation, moving: torch.Tensor) -> None:
         """One step of each moving chain along -grad plus a random move in the tangent space
         of the band constraints; count it. The gradient is divided by the largest RMS it has
         had in this job, so it never exceeds unit size and shrinks where G saturates

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import torch
 
+from pipeline.models.priors import Prior, draw_codes
 from pipeline.sampler.config import Problem, SamplerConfig
 from pipeline.sampler.diversity import AcceptedSet, within
 from pipeline.sampler.lagrangian import violation
@@ -15,13 +16,14 @@ from pipeline.sampler.sampleset import Collector
 
 
 @dataclass
-class View:
+class Evaluation:
     """What one iteration computed for a job's chains, at their current codes.
 
-    ``grad`` is d(loss)/d(codes); ``normals`` holds d f_j / d(codes) per constraint (only
-    for phases that ask for them); ``acts``, ``feats`` are f and E of the stored
-    ``inputs`` = G(codes). ``finite`` marks chains whose activations, features and
-    gradients are all finite; the others have zeros there and must be reset.
+    ``grad`` is d(loss)/d(codes) (zeros on rows evaluated without gradients); ``normals``
+    holds d f_j / d(codes) per constraint (only for phases that ask for them); ``acts``,
+    ``feats`` are f and E of the stored ``inputs`` = G(codes). ``finite`` marks chains
+    whose activations, features and gradients are all finite; the others have zeros there
+    and must be reset.
     """
 
     grad: torch.Tensor
@@ -38,14 +40,27 @@ class Phase(Protocol):
     codes: torch.Tensor
     wants_normals: bool
 
+    def grad_rows(self) -> torch.Tensor:
+        """Per chain, whether this iteration needs d(loss)/d(codes) (others: forward only)."""
+
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """The objective this phase minimises at ``codes`` (a scalar)."""
 
-    def advance(self, view: View) -> Phase | None:
+    def advance(self, view: Evaluation) -> Phase | None:
         """Accept samples at the evaluated codes, move, and return the next phase (None: done)."""
 
 
-class Job:
+class GradientPhase:
+    """Mixin for phases whose every chain takes a gradient step each iteration."""
+
+    codes: torch.Tensor
+
+    def grad_rows(self) -> torch.Tensor:
+        """All chains need d(loss)/d(codes)."""
+        return torch.ones(self.codes.shape[0], dtype=torch.bool, device=self.codes.device)
+
+
+class JobState:
     """Everything one problem needs between iterations: random stream, bands, samples."""
 
     def __init__(
@@ -54,11 +69,11 @@ class Job:
         config: SamplerConfig,
         device: torch.device,
         code_dim: int,
-        init_std: float,
-        code_bounds: tuple[float, float] | None,
+        prior: Prior,
     ) -> None:
         self.problem, self.config, self.device = problem, config, device
-        self.code_dim, self.init_std, self.code_bounds = code_dim, init_std, code_bounds
+        self.code_dim, self.prior = code_dim, prior
+        self.init_std, self.code_bounds = prior.scale, prior.bounds
         self.rng = torch.Generator().manual_seed(int(problem.seed))
         bands = torch.tensor(problem.bands, dtype=torch.float32, device=device)
         self.lo, self.hi = bands[:, 0], bands[:, 1]
@@ -72,8 +87,11 @@ class Job:
             "tried": 0,
             "reseeded": 0,
             "reset": 0,
+            "evals_forward": 0,
+            "evals_backward": 0,
         }
         self.multipliers: dict[str, float] = {}
+        self.diagnostics: dict[str, object] = {}
         self.best_violation = float("inf")
         self.best_acts: list[float] | None = None
         self.feature_scale: float | None = None
@@ -87,21 +105,21 @@ class Job:
         return torch.randn(*shape, generator=self.rng).to(self.device)
 
     def init_codes(self, chains: int) -> torch.Tensor:
-        """Initial codes ~ N(0, init_std^2); one shared draw when ``same_init``.
+        """Initial codes drawn from the prior; one shared draw when ``same_init``.
 
-        With ``same_init`` every chain gets the same code plus a jitter of 1e-3 of its
-        scale: exactly equal codes are a stationary point of the diversity term D, so
-        without it nothing could separate them.
+        With ``same_init`` every chain gets the same code plus a jitter of 1e-3 of the
+        prior's scale: exactly equal codes are a stationary point of the diversity term D,
+        so without it nothing could separate them.
         """
         if self.config.same_init:
-            shared = self.randn(1, self.code_dim).expand(chains, -1)
-            codes = shared + 1e-3 * self.randn(chains, self.code_dim)
-        else:
-            codes = self.randn(chains, self.code_dim)
-        return self.project(codes * self.init_std)
+            shared = draw_codes(self.prior, 1, self.code_dim, self.rng).expand(chains, -1)
+            jitter = torch.randn(chains, self.code_dim, generator=self.rng)
+            shared = shared + 1e-3 * self.prior.scale * jitter
+            return self.project(shared.to(self.device))
+        return draw_codes(self.prior, chains, self.code_dim, self.rng).to(self.device)
 
     def project(self, codes: torch.Tensor) -> torch.Tensor:
-        """Clip codes into the generator's code bounds, if it has any."""
+        """Clip codes into the prior's box, if it has one."""
         if self.code_bounds is None:
             return codes
         return codes.clamp(*self.code_bounds)
@@ -141,7 +159,16 @@ class Job:
             self.best_violation = float(gap[i])
             self.best_acts = acts[i].tolist()
 
+    def count(self, rows: int, backward: bool) -> None:
+        """Count ``rows`` forward passes of G (and as many backward ones if ``backward``)."""
+        self.counts["evals_forward"] += rows
+        if backward:
+            self.counts["evals_backward"] += rows
+
     def finish(self, status: str) -> None:
-        """Mark the job finished with ``status`` (done or infeasible) and stop its clock."""
+        """Mark the job finished and stop its clock: ``done`` becomes ``partial`` when fewer
+        than n samples were collected; ``infeasible`` means the bands were never reached."""
+        if status == "done" and len(self.collector) < self.problem.n:
+            status = "partial"
         self.status = status
         self.wall_seconds = time.perf_counter() - self.started

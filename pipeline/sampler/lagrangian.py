@@ -74,3 +74,33 @@ class AugmentedLagrangian:
         """Multiplier step lambda <- lambda - mu c, then mu <- min(growth * mu, mu_max)."""
         self.lam = self.lam - self.mu * self.residual(acts.detach())
         self.mu = min(self.mu * growth, mu_max)
+
+
+class ChainLagrangian(AugmentedLagrangian):
+    """The same Lagrangian with a penalty weight mu per chain, so that chains (restarted
+    at different times) run their own multiplier schedules."""
+
+    def __init__(
+        self, lo: torch.Tensor, hi: torch.Tensor, chains: int, box_fraction: float, mu: float
+    ) -> None:
+        super().__init__(lo, hi, chains, box_fraction, mu)
+        self.mu0 = float(mu)
+        self.mu = torch.full((chains, 1), self.mu0, device=lo.device, dtype=lo.dtype)
+
+    def penalty_rows(self, acts: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """- sum lambda c + mu/2 sum c^2 over the chains where ``rows`` (bool) is True."""
+        c = self.residual(acts)
+        terms = -(self.lam * c) + 0.5 * self.mu * c * c
+        return (terms * rows[:, None]).sum()
+
+    def update_rows(
+        self, acts: torch.Tensor, rows: torch.Tensor, growth: float, mu_max: float
+    ) -> None:
+        """The multiplier step and mu growth, for ``rows`` only."""
+        step = self.mu * self.residual(acts.detach())
+        self.lam[rows] = self.lam[rows] - step[rows]
+        self.mu[rows] = (self.mu[rows] * growth).clamp(max=mu_max)
+
+    def reset(self, rows: torch.Tensor) -> None:
+        """Restart ``rows``: lambda = 0, mu = mu0."""
+        self.lam[rows], self.mu[rows] = 0.0, self.mu0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +16,13 @@ class SampleSet:
     ``activations`` has one column per constraint and comes from re-evaluating the
     stored ``inputs`` after sampling; ``in_band`` says which rows lie inside every band
     (all of them for the inverse-set methods; baselines keep their misses). ``features``
-    are E of the stored inputs. ``phase`` says where a sample came from (``seed``,
-    ``sample``, ``joint``, ``multistart``, ``langevin``), ``step`` the iteration of
-    that phase and ``chain`` the chain. ``feasible`` is False when the band could not be
-    reached within the budget; then ``stats["best_activations"]`` holds the closest
-    activations reached.
+    are E of the stored inputs. ``phase`` says where a sample came from (``prior``: an
+    exact prior draw in band, ``ess``: a slice-sampling transition; ``seed``, ``sample``,
+    ``joint``, ``multistart``, ``langevin`` for the other methods), ``step`` the
+    iteration of that phase and ``chain`` the chain. ``feasible`` is False when the band
+    could not be reached within the budget; then ``stats["best_activations"]`` holds the
+    closest activations reached. :attr:`status` is ``done``, ``partial`` or
+    ``infeasible``; ``stats`` also holds the costs and, for ``ess``, the diagnostics.
     """
 
     codes: torch.Tensor
@@ -37,6 +40,26 @@ class SampleSet:
 
     def __len__(self) -> int:
         return self.codes.shape[0]
+
+    @property
+    def status(self) -> str:
+        """``done`` (n samples), ``partial`` (fewer: the budget ended) or ``infeasible``."""
+        return self.stats.get("status", "done" if self.feasible else "infeasible")
+
+    def select(self, mask: torch.Tensor) -> SampleSet:
+        """The samples where ``mask`` (bool, one per sample) is True; stats are kept as is."""
+        mask = torch.as_tensor(mask, dtype=torch.bool)
+        if mask.shape != (len(self),):
+            raise ValueError(f"mask must have shape ({len(self)},), got {tuple(mask.shape)}")
+        keep = mask.tolist()
+        rows = {
+            name: getattr(self, name)[mask]
+            for name in ("codes", "inputs", "activations", "step", "chain", "in_band")
+        }
+        features = self.features[mask] if self.features.shape[0] == len(self) else self.features
+        phase = [p for p, k in zip(self.phase, keep, strict=True) if k]
+        return dataclasses.replace(self, **rows, features=features, phase=phase,
+                                   stats=dict(self.stats))
 
     def __repr__(self) -> str:
         keys = ("seed_steps", "sample_steps", "feasibility", "redundancy", "edge_share")

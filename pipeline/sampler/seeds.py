@@ -14,7 +14,7 @@ import torch
 
 from pipeline.sampler.diversity import AcceptedSet
 from pipeline.sampler.fast import FastPhase
-from pipeline.sampler.job import Job, Phase, View
+from pipeline.sampler.job import Evaluation, GradientPhase, JobState, Phase
 from pipeline.sampler.lagrangian import AugmentedLagrangian, in_band, violation
 
 
@@ -26,29 +26,38 @@ def first_distinct(inputs: torch.Tensor) -> torch.Tensor:
 
 
 class Adam:
-    """Adam on a tensor of codes; rows are independent chains."""
+    """Adam on a tensor of codes; rows are independent chains, each with its own step count."""
 
     def __init__(self, like: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999)):
-        self.lr, self.betas, self.t = lr, betas, 0
+        self.lr, self.betas = lr, betas
+        self.t = torch.zeros(like.shape[0], 1, device=like.device, dtype=torch.float64)
         self.m, self.v = torch.zeros_like(like), torch.zeros_like(like)
 
-    def step(self, codes: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-        """One Adam step from ``codes`` along ``-grad``."""
+    def step(
+        self, codes: torch.Tensor, grad: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """One Adam step from ``codes`` along ``-grad`` (only the ``rows`` mask, if given:
+        the other rows keep their codes and state)."""
         b1, b2 = self.betas
-        self.t += 1
-        self.m.mul_(b1).add_(grad, alpha=1 - b1)
-        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        m_hat = self.m / (1 - b1**self.t)
-        v_hat = self.v / (1 - b2**self.t)
-        return codes - self.lr * m_hat / (v_hat.sqrt() + 1e-8)
+        live = torch.ones_like(self.t, dtype=torch.bool) if rows is None else rows[:, None]
+        self.t += live.double()
+        self.m = torch.where(live, b1 * self.m + (1 - b1) * grad, self.m)
+        self.v = torch.where(live, b2 * self.v + (1 - b2) * grad * grad, self.v)
+        m_hat = self.m / (1 - b1 ** self.t.clamp(min=1)).to(self.m.dtype)
+        v_hat = self.v / (1 - b2 ** self.t.clamp(min=1)).to(self.v.dtype)
+        return torch.where(live, codes - self.lr * m_hat / (v_hat.sqrt() + 1e-8), codes)
+
+    def reset(self, rows: torch.Tensor) -> None:
+        """Forget the moments and step count of ``rows`` (restarted chains)."""
+        self.m[rows], self.v[rows], self.t[rows] = 0.0, 0.0, 0.0
 
 
-class SeedPhase:
+class SeedPhase(GradientPhase):
     """Augmented-Lagrangian seeding of ``chains`` codes; ``label`` names their samples."""
 
     wants_normals = False
 
-    def __init__(self, job: Job, chains: int, label: str = "seed") -> None:
+    def __init__(self, job: JobState, chains: int, label: str = "seed") -> None:
         cfg = job.config
         self.job, self.label = job, label
         self.codes = job.init_codes(chains)
@@ -60,7 +69,7 @@ class SeedPhase:
         """-gamma D / (K^2 scale) + penalty."""
         return -self.job.within_term(codes, feats) + self.lagrangian.penalty(acts)
 
-    def advance(self, view: View) -> Phase | None:
+    def advance(self, view: Evaluation) -> Phase | None:
         """Stop when every chain is in band (or the budget is spent), else take one step."""
         job, cfg = self.job, self.job.config
         job.track_best(view.acts, view.finite)
@@ -107,7 +116,7 @@ class SeedPhase:
         self.last_gap[rows] = float("inf")
         job.counts["reseeded"] += len(rows)
 
-    def _finish(self, inside: torch.Tensor, view: View) -> Phase | None:
+    def _finish(self, inside: torch.Tensor, view: Evaluation) -> Phase | None:
         job = self.job
         job.multipliers = {
             "mu": self.lagrangian.mu,

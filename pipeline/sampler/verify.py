@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import torch
 
-from pipeline.models.readout import Readout
-from pipeline.sampler.job import Job
+from pipeline.models.readout import Probe, Readout
+from pipeline.sampler.job import JobState
 from pipeline.sampler.lagrangian import in_band
 from pipeline.sampler.metrics import quality
 from pipeline.sampler.sampleset import SampleSet
 
-FILTERED = ("fast", "joint")
+FILTERED = ("fast", "joint", "ess")
 
 
 @torch.no_grad()
@@ -33,46 +33,20 @@ def evaluate(
     return torch.cat(acts), torch.cat(feats)
 
 
-def finalize(job: Job, readout: Readout, columns: slice, input_shape: tuple[int, ...]) -> SampleSet:
+def finalize(
+    job: JobState, encoder: Probe | None, input_shape: tuple[int, ...]
+) -> SampleSet:
     """Verify the job's samples and assemble the result with its statistics."""
     cfg, problem = job.config, job.problem
     data = job.collector.tensors(problem.n, job.code_dim, input_shape)
     p = len(problem.bands)
+    readout = Readout([c[0] for c in problem.constraints], encoder)
     if data["codes"].shape[0]:
-        acts, feats = evaluate(readout, data["inputs"], columns, job.device, cfg.verify_batch)
+        acts, feats = evaluate(readout, data["inputs"], slice(None), job.device, cfg.verify_batch)
     else:
         acts, feats = torch.zeros(0, p), torch.zeros(0, 0)
-    lo, hi = job.lo.cpu(), job.hi.cpu()
-    inside = in_band(acts, lo, hi)
-    dropped = 0
-    if cfg.method in FILTERED:
-        dropped = int((~inside).sum())
-        keep = inside
-        data = {
-            k: (
-                [v for v, m in zip(data[k], keep.tolist(), strict=True) if m]
-                if k == "phase"
-                else data[k][keep]
-            )
-            for k in data
-        }
-        acts, feats, inside = acts[keep], feats[keep], inside[keep]
-    n = data["codes"].shape[0]
-    sampled = sum(1 for ph in data["phase"] if ph != "seed")
-    stats = {
-        "method": cfg.method,
-        "status": job.status,
-        **job.counts,
-        **job.multipliers,
-        "wall_seconds": job.wall_seconds,
-        "n_requested": problem.n,
-        "n_returned": n,
-        "dropped_on_verify": dropped,
-        "acceptance": sampled / job.counts["tried"] if job.counts["tried"] else None,
-        "best_activations": job.best_acts,
-        **quality(acts, problem.bands, feats, data["inputs"], inside),
-    }
-    return SampleSet(
+    inside = in_band(acts, job.lo.cpu(), job.hi.cpu())
+    result = SampleSet(
         codes=data["codes"],
         inputs=data["inputs"],
         activations=acts,
@@ -82,7 +56,31 @@ def finalize(job: Job, readout: Readout, columns: slice, input_shape: tuple[int,
         chain=data["chain"],
         in_band=inside,
         bands=list(problem.bands),
-        feasible=job.status == "done" and n > 0,
-        stats=stats,
+        feasible=job.status != "infeasible" and acts.shape[0] > 0,
         name=problem.name,
     )
+    dropped = int((~inside).sum()) if cfg.method in FILTERED else 0
+    if dropped:
+        result = result.select(inside)
+    n = len(result)
+    status = "partial" if job.status == "done" and n < problem.n else job.status
+    sampled = sum(1 for ph in result.phase if ph != "seed")
+    evals = job.counts["evals_forward"] + 2 * job.counts["evals_backward"]
+    result.stats = {
+        "method": cfg.method,
+        "prior": job.prior.describe(),
+        "status": status,
+        **job.counts,
+        **job.multipliers,
+        **job.diagnostics,
+        "evals_per_sample": evals / n if n else None,
+        "wall_seconds": job.wall_seconds,
+        "n_requested": problem.n,
+        "n_returned": n,
+        "dropped_on_verify": dropped,
+        "acceptance": sampled / job.counts["tried"] if job.counts["tried"] else None,
+        "best_activations": job.best_acts,
+        **quality(result.activations, problem.bands, result.features, result.inputs,
+                  result.in_band),
+    }
+    return result

@@ -11,8 +11,10 @@ from pipeline.store.dataset import (
     read_samples,
     samples_dataset,
     scan,
+    shard_path,
 )
-from pipeline.store.images import decode_png, encode_png
+from pipeline.store.formats import StoreFormat
+from pipeline.store.images import decode_png, encode_images, encode_png
 from pipeline.store.records import JobRecord, job_table, samples_table
 from pipeline.store.schema import JOBS, SAMPLES
 
@@ -20,8 +22,10 @@ __all__ = [
     "JOBS",
     "SAMPLES",
     "JobRecord",
+    "StoreFormat",
     "SweepStore",
     "decode_png",
+    "encode_images",
     "encode_png",
     "is_sweep_output",
     "job_table",
@@ -31,4 +35,5 @@ __all__ = [
     "samples_dataset",
     "samples_table",
     "scan",
+    "shard_path",
 ]

@@ -10,11 +10,13 @@ A job is finished when its job record exists. The samples shard is written first
 record, each atomically; so on reopening, a samples shard without a record is an orphan of
 a killed run and is removed, and a job whose record or shard was damaged on disk is moved
 to ``quarantine/`` (:mod:`pipeline.store.check`) so that it reruns. A write the disk refuses
-raises a one-line :class:`ConfigError` and leaves no half-written job.
+raises a one-line :class:`EnvironmentFault` (a full or failing disk) or :class:`ConfigError`
+(an unwritable path) and leaves no half-written job.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -27,9 +29,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.store import schema
 from pipeline.store.check import quarantine
+from pipeline.store.formats import StoreFormat
 from pipeline.store.shards import (
     PARQUET,
     READ_ERRORS,
@@ -47,11 +50,22 @@ _SAFE = re.compile(r"^[A-Za-z0-9_.+\-]+$")
 log = logging.getLogger(__name__)
 
 
-def _unwritable(root: Path, err: OSError, what: str) -> ConfigError:
+# The disk's own faults (full, over quota, file size limit, I/O error): not the config's.
+_DISK_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS)
+
+
+def _unwritable(root: Path, err: OSError, what: str) -> ConfigError | EnvironmentFault:
+    """The one-line error for a refused write: an :class:`EnvironmentFault` when the disk
+    failed, a :class:`ConfigError` when the path cannot be written (permissions, a file)."""
     reason = err.strerror or type(err).__name__
+    if err.errno in _DISK_FAULTS:
+        return EnvironmentFault(
+            f"cannot {what} in output.dir {root} ({reason}); free disk space or choose another "
+            "output.dir, then rerun (finished jobs are kept)"
+        )
     return ConfigError(
-        f"cannot {what} in output.dir {root} ({reason}); free disk space or choose a writable "
-        "output.dir, then rerun (finished jobs are kept)"
+        f"cannot {what} in output.dir {root} ({reason}); choose a writable output.dir, then "
+        "rerun (finished jobs are kept)"
     )
 
 
@@ -72,6 +86,13 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
+def shard_path(root: str | Path, job_id: str, layer: str, unit: int) -> Path:
+    """Where the samples shard of a job lives in the dataset folder ``root``."""
+    if not _SAFE.match(layer) or not _SAFE.match(job_id):
+        raise ConfigError(f"layer {layer!r} or job {job_id!r} has characters unsafe in a file name")
+    return Path(root) / "samples" / f"layer={layer}" / f"unit={int(unit)}" / f"{job_id}.parquet"
+
+
 def is_sweep_output(root: str | Path) -> bool:
     """Whether ``root`` holds a sweep manifest."""
     return (Path(root) / MANIFEST).is_file()
@@ -85,9 +106,17 @@ class SweepStore:
     is killed) and removes what a killed run left half-done.
     """
 
-    def __init__(self, root: str | Path, sweep: str, config: dict[str, Any]) -> None:
+    def __init__(
+        self, root: str | Path, sweep: str, config: dict[str, Any], fmt: StoreFormat | None = None
+    ) -> None:
+        """``fmt``: how samples are stored (codes, images, features; docs/dataset.md)."""
+        if "://" in str(root):
+            raise ConfigError(
+                f"output.dir={root}: object storage URLs are not supported yet; use a local "
+                "folder or one on a filesystem every Ray node mounts (NFS, Lustre, a PVC)"
+            )
         self.root = Path(root).expanduser().resolve()
-        self.sweep = sweep
+        self.sweep, self.format = sweep, fmt or StoreFormat()
         if self.root.exists() and not self.root.is_dir():
             raise ConfigError(f"output.dir {self.root} is a file; point output.dir at a folder")
         if self.root.is_dir() and any(self.root.iterdir()) and not is_sweep_output(self.root):
@@ -157,9 +186,26 @@ class SweepStore:
 
     def samples_path(self, job_id: str, layer: str, unit: int) -> Path:
         """Where the samples shard of a job lives."""
-        if not _SAFE.match(layer):
-            raise ConfigError(f"layer name {layer!r} has characters unsafe in a folder name")
-        return self.samples_dir / f"layer={layer}" / f"unit={int(unit)}" / f"{job_id}.parquet"
+        return shard_path(self.root, job_id, layer, unit)
+
+    def commit(self, job_id: str, partition: tuple[str, int], rows: int, record: pa.Table) -> None:
+        """Store the record of a job whose samples shard (``rows`` rows) a worker wrote.
+
+        The shard must be there, whole, as the driver sees it: else the worker's output is
+        not this folder (not shared with its node) and the sweep stops. If the record
+        cannot be written, the shard is removed too (the job stays unfinished).
+        """
+        shard = self.samples_path(job_id, *partition)
+        if rows and footer_rows(shard) != rows:
+            raise EnvironmentFault(
+                f"the samples shard of job {job_id} written by a worker is not whole at {shard}; "
+                "output.dir must be a folder every Ray node sees (a shared filesystem)"
+            )
+        try:
+            write_shard(record, self.jobs_dir / f"{job_id}.parquet")
+        except OSError as err:
+            shard.unlink(missing_ok=True)
+            raise _unwritable(self.root, err, f"store job {job_id}") from None
 
     def write(
         self, job_id: str, partition: tuple[str, int], samples: pa.Table | None, record: pa.Table
@@ -167,7 +213,7 @@ class SweepStore:
         """Store a finished job: its samples shard (if any rows) first, then its job record.
 
         If the disk refuses either, both are removed (the job stays unfinished) and a
-        one-line :class:`ConfigError` says so.
+        one-line :class:`EnvironmentFault` (or :class:`ConfigError`) says so.
         """
         shards = [(record, self.jobs_dir / f"{job_id}.parquet")]
         if samples is not None and samples.num_rows:

@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import torch
 
 from pipeline.errors import ConfigError
 from pipeline.store import schema
-from pipeline.store.images import encode_png
+from pipeline.store.formats import StoreFormat, as_float16, compact_features
+from pipeline.store.images import encode_images
 
 Neurons = Sequence[Mapping[str, Any]]  # [{"layer": str, "unit": int, "spatial": str}, ...]
 
@@ -29,34 +32,64 @@ def _neurons(neurons: Neurons) -> list[dict[str, Any]]:
     ]
 
 
-def samples_table(job_id: str, target: str, neurons: Neurons, result: Any) -> pa.Table:
-    """The samples of one job as a table of :data:`schema.SAMPLES` (one row per sample).
+def _lists(rows: torch.Tensor | None, n: int, half: bool) -> pa.Array:
+    """A list column from a matrix ``(n, d)`` (float16 or float32 values); ``None``: null rows."""
+    kind = pa.float16() if half else pa.float32()
+    if rows is None:
+        return pa.nulls(n, pa.list_(kind))
+    values = (as_float16(rows) if half else rows.detach().cpu().float()).numpy()
+    offsets = np.arange(0, values.size + 1, max(values.shape[1], 1), dtype=np.int32)
+    if values.shape[1] == 0:
+        offsets = np.zeros(n + 1, dtype=np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.ravel(), type=kind))
 
-    ``result`` is a ``pipeline.sampler`` SampleSet; its ``inputs`` become 8-bit PNGs.
+
+def _codes(result: Any, fmt: StoreFormat) -> pa.Array:
+    """The code column: float16, float32 or empty lists (not stored), per ``fmt``."""
+    codes = result.codes.detach().cpu()
+    image_values = int(result.inputs[0].numel()) if len(result) else 0
+    kind = fmt.code_type(codes.shape[1], image_values)
+    if kind is None:
+        codes = codes[:, :0]
+    return _lists(codes, len(result), kind == pa.float16())
+
+
+def samples_table(
+    job_id: str, target: str, neurons: Neurons, result: Any, fmt: StoreFormat | None = None
+) -> pa.Table:
+    """The samples of one job as a table of :data:`schema.SAMPLES` (one row per sample),
+    ``code`` and ``features`` possibly as float16 lists (readers get SAMPLES' types).
+
+    ``result`` is a ``pipeline.sampler`` SampleSet; ``fmt`` says how codes, images (8-bit
+    PNG or WebP) and compact features are stored (default: :class:`StoreFormat`'s).
     """
+    fmt = fmt or StoreFormat()
     n = len(result)
     if result.activations.shape[1] != len(neurons):
         raise ConfigError(
             f"job {job_id}: {result.activations.shape[1]} activation columns for {len(neurons)} "
             "neurons; the result does not belong to this job"
         )
-    rows_neurons = _neurons(neurons)
-    rows_bands = _bands(result.bands)
     columns = {
         "job_id": [job_id] * n,
         "target": [target] * n,
         "sample": list(range(n)),
-        "neurons": [rows_neurons] * n,
-        "bands": [rows_bands] * n,
+        "neurons": [_neurons(neurons)] * n,
+        "bands": [_bands(result.bands)] * n,
         "activations": result.activations.double().cpu().tolist(),
-        "code": result.codes.float().cpu().tolist(),
-        "image": encode_png(result.inputs) if n else [],
+        "code": _codes(result, fmt),
+        "image": encode_images(result.inputs, fmt.image) if n else [],
         "phase": list(result.phase),
         "step": result.step.long().cpu().tolist(),
         "chain": result.chain.long().cpu().tolist(),
         "in_band": result.in_band.bool().cpu().tolist(),
+        "features": _lists(compact_features(result.features, fmt.features), n, half=True),
     }
-    return pa.table(columns, schema=schema.SAMPLES)
+    fields = [
+        field.with_type(columns[field.name].type) if field.name in schema.NARROW else field
+        for field in schema.SAMPLES
+    ]
+    return pa.table(columns, schema=pa.schema(fields))
 
 
 def _number(value: Any) -> float | None:

@@ -32,13 +32,19 @@ SAMPLES = pa.schema(
         pa.field("step", pa.int64(), nullable=False),
         pa.field("chain", pa.int32(), nullable=False),
         pa.field("in_band", pa.bool_(), nullable=False),
+        pa.field("features", pa.list_(pa.float32())),
     ]
 )
+
+# Columns a shard may store with a narrower type than SAMPLES (readers get SAMPLES' types).
+NARROW = {"code": pa.list_(pa.float16()), "features": pa.list_(pa.float16())}
 
 # Hive partition columns of the samples dataset: samples/layer=<layer>/unit=<unit>/<job_id>.parquet
 PARTITIONS = pa.schema([pa.field("layer", pa.string()), pa.field("unit", pa.int32())])
 
-STATUSES = ("done", "infeasible", "failed")
+# done: n samples; partial: fewer than n (the sampling budget ran out); infeasible: no
+# sample (band not reached); failed: an error, retries used up.
+STATUSES = ("done", "partial", "infeasible", "failed")
 
 JOBS = pa.schema(
     [

@@ -8,11 +8,12 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pipeline.errors import ConfigError
-from pipeline.sweep.config import CONF_DIR, register
+from pipeline.errors import exit_on_fault
+from pipeline.sweep.config import CONF_DIR
 from pipeline.sweep.interrupt import exit_on_interrupt
 from pipeline.sweep.preflight import preflight
 from pipeline.sweep.run import dry_run, run
+from pipeline.sweep.schema import register
 
 
 def where_to_look(root: Path) -> str:
@@ -35,31 +36,26 @@ def where_to_look(root: Path) -> str:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_fault():
         if cfg.dry_run:
             dry_run(cfg)
         else:
             print(where_to_look(run(cfg)), file=sys.stderr)
-    except ConfigError as err:
-        print(f"ConfigError: {err}", file=sys.stderr)
-        sys.exit(2)
 
 
 def main() -> None:
     """Entry point: ``--dry-run`` is shorthand for the override ``dry_run=true``.
 
     Every bad setting ends the program with one ``ConfigError: ...`` line and exit code 2;
-    Ctrl-C or SIGTERM with one ``interrupted: N of M jobs done; ...`` line and 130 or 143.
+    a fault of the machine (disk, network, Ray) with one ``EnvironmentFault: ...`` line and
+    exit code 1; Ctrl-C or SIGTERM with one ``interrupted: ...`` line and exit code 130 / 143.
     """
     if "--dry-run" in sys.argv:
         sys.argv.remove("--dry-run")
         sys.argv.append("dry_run=true")
     register()
-    try:
+    with exit_on_fault():
         preflight(sys.argv[1:])
-    except ConfigError as err:
-        print(f"ConfigError: {err}", file=sys.stderr)
-        sys.exit(2)
     with exit_on_interrupt():
         _main()
 

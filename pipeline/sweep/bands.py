@@ -20,7 +20,6 @@ from typing import Any
 from pipeline.errors import ConfigError
 from pipeline.runner.job import BandSpec
 
-KINDS = ("explicit", "ladder")
 _KEYS = {"kind", "values", "start", "stop", "count", "scale", "range"}
 
 
@@ -42,10 +41,19 @@ def _pair(value: Any, where: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _int(value: Any, name: str, minimum: int | None = None) -> int:
+    """``value`` if it is an int (not a bool) of at least ``minimum``, else a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int) or (
+        minimum is not None and value < minimum
+    ):
+        least = "an int" if minimum is None else f"an int >= {minimum}"
+        raise ConfigError(f"{name} must be {least}, got {value!r}")
+    return value
+
+
 def ladder(start: float, stop: float, count: int) -> list[tuple[float, float]]:
     """``count`` equal, touching bands covering ``[start, stop]``, lowest first."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ConfigError(f"bands.count must be a positive int, got {count!r}")
+    count = _int(count, "bands.count", 1)
     try:
         start, stop = float(start), float(stop)
     except (TypeError, ValueError):
@@ -60,37 +68,48 @@ def ladder(start: float, stop: float, count: int) -> list[tuple[float, float]]:
     return [(start + i * width, start + (i + 1) * width) for i in range(count)]
 
 
-def parse_bands(setting: Any, where: str = "bands") -> tuple[BandSpec, ...]:
-    """The bands described by ``setting`` (see the module docstring)."""
+def _as_mapping(setting: Any, where: str) -> Mapping[str, Any]:
+    """``setting`` as a mapping with known keys (a bare list is an explicit band list)."""
     if isinstance(setting, Sequence) and not isinstance(setting, str):
-        setting = {"kind": "explicit", "values": setting}
+        return {"kind": "explicit", "values": setting}
     if not isinstance(setting, Mapping):
         raise ConfigError(f"{where} must be a list of [lo, hi] pairs or a mapping with 'kind'")
     unknown = sorted(set(setting) - _KEYS)
     if unknown:
         raise ConfigError(f"{where}: unknown keys {unknown}; valid: {sorted(_KEYS)}")
+    return setting
+
+
+def _explicit(setting: Mapping[str, Any], where: str) -> list[tuple[float, float]]:
+    values = setting.get("values")
+    if not values:
+        raise ConfigError(f"{where}.values must list at least one [lo, hi] pair")
+    return [_pair(v, f"{where}.values[{i}]") for i, v in enumerate(values)]
+
+
+def _ladder(setting: Mapping[str, Any], where: str) -> list[tuple[float, float]]:
+    missing = [k for k in ("start", "stop", "count") if setting.get(k) is None]
+    if missing:
+        raise ConfigError(f"{where}: a ladder needs {missing}")
+    return ladder(setting["start"], setting["stop"], setting["count"])
+
+
+PAIRS = {"explicit": _explicit, "ladder": _ladder}
+
+
+def parse_bands(setting: Any, where: str = "bands") -> tuple[BandSpec, ...]:
+    """The bands described by ``setting`` (see the module docstring)."""
+    setting = _as_mapping(setting, where)
     kind = setting.get("kind", "explicit")
-    if kind == "explicit":
-        values = setting.get("values")
-        if not values:
-            raise ConfigError(f"{where}.values must list at least one [lo, hi] pair")
-        pairs = [_pair(v, f"{where}.values[{i}]") for i, v in enumerate(values)]
-    elif kind == "ladder":
-        missing = [k for k in ("start", "stop", "count") if setting.get(k) is None]
-        if missing:
-            raise ConfigError(f"{where}: a ladder needs {missing}")
-        pairs = ladder(setting["start"], setting["stop"], setting["count"])
-    else:
-        raise ConfigError(f"{where}.kind must be one of {KINDS}, got {kind!r}")
+    if kind not in PAIRS:
+        raise ConfigError(f"{where}.kind must be one of {tuple(PAIRS)}, got {kind!r}")
+    pairs = PAIRS[kind](setting, where)
     scale = setting.get("scale", "absolute")
     if scale == "absolute":
         return tuple(BandSpec(lo, hi) for lo, hi in pairs)
     if scale != "relative":
         raise ConfigError(f"{where}.scale must be 'absolute' or 'relative', got {scale!r}")
     estimate = setting.get("range") or {}
-    codes, seed = estimate.get("codes", 256), estimate.get("seed", 0)
-    if isinstance(codes, bool) or not isinstance(codes, int) or codes < 2:
-        raise ConfigError(f"{where}.range.codes must be an int >= 2, got {codes!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"{where}.range.seed must be an int, got {seed!r}")
+    codes = _int(estimate.get("codes", 256), f"{where}.range.codes", 2)
+    seed = _int(estimate.get("seed", 0), f"{where}.range.seed")
     return tuple(BandSpec(lo, hi, "relative", codes, seed) for lo, hi in pairs)

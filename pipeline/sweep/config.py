@@ -1,8 +1,9 @@
-"""The sweep's Hydra config: where it lives, the sampler schema, composing and checking it.
+"""The sweep's Hydra config: where it lives, composing it, and its plain, checked form.
 
-The ``sampler`` group sits on a schema built from :class:`pipeline.sampler.SamplerConfig`
-(every field, with the code's defaults) plus ``n``, ``seed`` and ``transform``, so that
-every sampler setting can be overridden from the command line (``sampler.lr=0.1``).
+The ``sampler`` and ``cluster`` groups sit on typed schemas (:mod:`pipeline.sweep.schema`),
+built from :class:`pipeline.sampler.SamplerConfig` and
+:class:`pipeline.runner.ClusterSettings`, so that every setting can be overridden from the
+command line (``sampler.lr=0.1``) and Hydra refuses wrong types and unknown keys.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from typing import Any
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
-from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.errors import ConfigError
-from pipeline.sampler import SamplerConfig
+from pipeline.errors import ConfigError, EnvironmentFault
+from pipeline.sweep.schema import SCHEMAS, checked, register
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # The parts of the config that decide the results (the rest says where and how to run).
@@ -27,16 +27,12 @@ SECTIONS = (*RESULT_KEYS, "cluster", "output")
 JOB_SAMPLER_KEYS = ("n", "seed", "transform")
 
 
-def register() -> None:
-    """Put the sampler schema (``sampler/base``) into Hydra's config store."""
-    node = {"n": 50, "seed": 0, "transform": None, **SamplerConfig().to_dict()}
-    ConfigStore.instance().store(group="sampler", name="base", node=node)
-
-
 def conf_dir() -> Path:
     """The ``conf/`` folder of this checkout."""
     if not (CONF_DIR / "config.yaml").is_file():
-        raise ConfigError(f"no Hydra config at {CONF_DIR}; run from a checkout of the repository")
+        raise EnvironmentFault(
+            f"no Hydra config at {CONF_DIR}; run from a checkout of the repository"
+        )
     return CONF_DIR
 
 
@@ -48,13 +44,15 @@ def compose(overrides: list[str] | None = None, config_name: str = "config") -> 
 
 
 def to_plain(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
-    """The resolved config as plain dicts and lists (no Hydra section), checked for sections."""
+    """The resolved config as plain dicts and lists (no Hydra section), checked for sections;
+    the ``sampler`` and ``cluster`` sections checked against their schemas (as Hydra does
+    when it composes them), so a config given as a plain dict gets the same checks."""
     plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
     plain = {k: v for k, v in dict(plain).items() if k != "hydra"}
     missing = [k for k in SECTIONS if k not in plain]
     if missing:
         raise ConfigError(f"sweep config lacks sections {missing}; compose it from conf/")
-    return plain
+    return {**plain, **{group: checked(group, plain[group] or {}) for group in SCHEMAS}}
 
 
 def sweep_hash(plain: dict[str, Any]) -> str:

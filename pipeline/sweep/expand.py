@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch
 from omegaconf import DictConfig
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.models.readout import Readout
 from pipeline.models.transforms import RandomTransforms
-from pipeline.runner.job import Job
+from pipeline.runner.job import JobSpec
 from pipeline.runner.models import Models
 from pipeline.sampler import SamplerConfig
 from pipeline.sweep.bands import parse_bands
@@ -59,28 +58,26 @@ def model_settings(plain: dict[str, Any]) -> dict[str, Any]:
 def sampler_settings(plain: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
     """``(n, seed, settings)``: settings = every SamplerConfig field plus ``transform``.
 
-    Checked by building the SamplerConfig; ints given for float fields become floats so
-    that ``lr=1`` and ``lr=1.0`` give the same job id.
+    ``plain`` comes from :func:`pipeline.sweep.config.to_plain` (types checked by the schema,
+    so ``lr=1`` and ``lr=1.0`` give the same job id); the values are checked by building the
+    SamplerConfig and the transforms.
     """
     section = dict(plain["sampler"])
-    n, seed, transform = (section.pop(key, None) for key in JOB_SAMPLER_KEYS)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    n, seed, transform = (section.pop(key) for key in JOB_SAMPLER_KEYS)
+    if n < 1:
         raise ConfigError(f"sampler.n must be a positive int, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"sampler.seed must be an int, got {seed!r}")
     config = SamplerConfig.from_dict(section).to_dict()
-    for spec in dataclasses.fields(SamplerConfig):
-        value = config[spec.name]
-        if "float" in str(spec.type) and isinstance(value, int) and not isinstance(value, bool):
-            config[spec.name] = float(value)
     if transform is not None:
-        if not isinstance(transform, dict):
-            raise ConfigError("sampler.transform must be null or {jitter: int, scales: [floats]}")
+        if not isinstance(transform, dict) or set(transform) - {"jitter", "scales"}:
+            raise ConfigError(
+                f"sampler.transform must be null or {{jitter: int, scales: [floats]}}, got "
+                f"{transform!r}"
+            )
         RandomTransforms(**transform)
     return n, seed, {**config, "transform": transform}
 
 
-def expand(cfg: DictConfig | dict[str, Any], info: ModelInfo | None = None) -> list[Job]:
+def expand(cfg: DictConfig | dict[str, Any], info: ModelInfo | None = None) -> list[JobSpec]:
     """The jobs of a sweep config, without duplicates, in config order.
 
     ``info`` answers questions about the models (default: load them on the CPU, only if
@@ -99,25 +96,28 @@ def expand(cfg: DictConfig | dict[str, Any], info: ModelInfo | None = None) -> l
         raise ConfigError("no neurons selected; set neurons.select or neurons.intersections")
     n, seed, sampler = sampler_settings(plain)
     sweep_bands = parse_bands(plain["bands"])
-    jobs: dict[str, Job] = {}
+    jobs: dict[str, JobSpec] = {}
     for target in targets:
         for bands in job_bands(target, sweep_bands):
-            job = Job(target.neurons, bands, n, seed, sampler, model, target.name, target.partition)
+            job = JobSpec(
+                target.neurons, bands, n, seed, sampler, model, target.name, target.partition
+            )
             jobs.setdefault(job.job_id, job)
     return list(jobs.values())
 
 
-def check_neurons(jobs: list[Job], info: LazyModels) -> None:
+def check_neurons(jobs: list[JobSpec], info: LazyModels) -> None:
     """Read every neuron of ``jobs`` once on the CPU models, so that an unknown layer or a
     unit or position out of range stops the sweep with a :class:`ConfigError` before
     anything is written, instead of failing each of its jobs.
 
-    If the models do not load here (e.g. the weights live only on the workers), the check
-    is left to the actors, which stop the sweep with one line if they cannot load them.
+    If the models do not load here (e.g. the weights live only on the workers, or this
+    machine cannot fetch them), the check is left to the actors, which stop the sweep with
+    one line if they cannot load them.
     """
     try:
         models = info.models
-    except ConfigError:
+    except (ConfigError, EnvironmentFault):
         return
     refs = list(dict.fromkeys(ref for job in jobs for ref in job.neurons))
     neurons = []

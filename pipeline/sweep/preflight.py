@@ -8,7 +8,12 @@ import itertools
 from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
 from pipeline.errors import ConfigError
 from pipeline.sweep.config import compose
@@ -19,11 +24,14 @@ MAX_RUNS = 64  # a multirun's combinations checked (each compose takes some mill
 def one_line(err: Exception) -> str:
     """Hydra's or OmegaConf's message for ``err`` as one line that says what to fix."""
     cause = err.__cause__
-    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and "not in struct" in str(cause):
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and " not in " in str(cause):
         return (
             f"unknown config key {cause.full_key!r}; check its spelling (python -m pipeline.sweep "
-            "--cfg job prints every key, docs/cluster.md lists the groups)"
+            f"--cfg job prints every key, docs/cluster.md lists the groups)"
         )
+    if isinstance(cause, ValidationError):  # a wrong type, refused by a schema
+        reason = str(cause).splitlines()[0]
+        return f"{cause.full_key}: {reason}; give a value of the setting's type"
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     if isinstance(err, MissingConfigException) and err.options:
         return f"{lines[0]}; choose one of: {', '.join(err.options)}"

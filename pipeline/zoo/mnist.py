@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from pipeline.errors import ConfigError
+from pipeline.models.priors import Prior
 from pipeline.zoo.cache import verify_sha256
 from pipeline.zoo.checkpoints import freeze, load_into, read_state_dict
 from pipeline.zoo.labels import digit_labels
@@ -52,6 +53,7 @@ def build_mnist(
         digit_classifier(), read_state_dict(classifier_path), str(classifier_path)
     )
     generator = FeatureInverter(code_max=report["code_bounds"][1], init_std=report["init_std"])
+    generator.prior = Prior.uniform(*generator.code_bounds)  # the code box, uniformly
     load_into(generator, read_state_dict(generator_path), str(generator_path))
     accuracy = report["metrics"]["test_accuracy"]
     return Preset(

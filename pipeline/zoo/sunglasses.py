@@ -15,7 +15,9 @@ from pathlib import Path
 import torch
 
 from pipeline import InverseSetSampler, zoo
-from pipeline.zoo.make_grids import DOCS_IMG, random_codes, save_grid
+from pipeline.errors import exit_on_fault
+from pipeline.models.generators import random_codes
+from pipeline.zoo.make_grids import DOCS_IMG, save_grid
 
 
 @torch.no_grad()
@@ -93,4 +95,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_fault():  # one ConfigError / EnvironmentFault line, exit 2 / 1
+        main()

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
+from pipeline.errors import exit_on_fault
 from pipeline.zoo.assets import MNIST_5K
 from pipeline.zoo.cache import sha256_file
 from pipeline.zoo.mnist_data import DigitSplit, digit_split
@@ -223,4 +224,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_fault():  # one ConfigError / EnvironmentFault line, exit 2 / 1
+        main()

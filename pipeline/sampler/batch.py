@@ -1,0 +1,203 @@
+"""One iteration of the engine: G, the neurons f and the encoder E on every active chain.
+
+Rows whose phase asks for gradients (:meth:`Phase.grad_rows`) get a forward and a backward
+pass; the others (exploration by slice sampling) a forward pass under ``torch.no_grad``.
+Each job counts the passes its rows took. Random transforms, if any, apply only to the
+gradient rows (they make optimisation robust; acceptance always reads the stored input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from pipeline.models.readout import Readout
+from pipeline.models.transforms import RandomTransforms
+from pipeline.sampler.job import Evaluation, JobState
+
+Batch = list[tuple[JobState, slice]]
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Round to 8-bit levels in the forward pass; the gradient passes straight through."""
+    stored = (x.clamp(0, 1) * 255).round() / 255
+    return x + (stored - x).detach()
+
+
+def row_slices(sizes: Sequence[int]) -> list[slice]:
+    """Consecutive slices of the given sizes (rows of each job, or its constraint columns)."""
+    out, start = [], 0
+    for size in sizes:
+        out.append(slice(start, start + size))
+        start += size
+    return out
+
+
+@dataclass
+class _Pass:
+    """Stored inputs, activations and features of some rows (features: E, or the inputs)."""
+
+    stored: torch.Tensor
+    acts: torch.Tensor
+    feats: torch.Tensor
+
+
+def _read(readout: Readout, stored: torch.Tensor, seen: torch.Tensor | None = None) -> _Pass:
+    acts, feats = readout(stored if seen is None else seen)
+    return _Pass(
+        stored, acts, (stored if seen is None else seen).flatten(1) if feats is None else feats
+    )
+
+
+def _store(generator: nn.Module, codes: torch.Tensor, quantise: bool) -> torch.Tensor:
+    stored = generator(codes)
+    return quantize(stored) if quantise else stored
+
+
+def _merge(n: int, parts: list[tuple[torch.Tensor, _Pass | None]], name: str) -> torch.Tensor:
+    """Field ``name`` of several passes ``(row index, pass)`` put back in batch order
+    (differentiably); ``None`` passes cover no rows."""
+    present = [(index, getattr(p, name)) for index, p in parts if p is not None]
+    like = present[0][1]
+    out = like.new_zeros(n, *like.shape[1:])
+    for index, value in present:
+        out = out.index_put((index,), value.to(out.dtype))
+    return out
+
+
+def _plain(
+    generator: nn.Module, readout: Readout, codes: torch.Tensor, quantise: bool
+) -> _Pass | None:
+    """The forward-only rows, under ``torch.no_grad`` (None if there are none)."""
+    if not codes.shape[0]:
+        return None
+    with torch.no_grad():
+        return _read(readout, _store(generator, codes, quantise))
+
+
+def evaluate_batch(
+    generator: nn.Module,
+    readout: Readout,
+    batch: Batch,
+    quantise: bool,
+    transform: RandomTransforms | None,
+) -> list[Evaluation]:
+    """Evaluate the current codes of every job in ``batch``; one :class:`Evaluation` per job."""
+    sizes = [job.phase.codes.shape[0] for job, _ in batch]
+    rows = row_slices(sizes)
+    codes = torch.cat([job.phase.codes for job, _ in batch]).detach()
+    need = torch.cat([job.phase.grad_rows() for job, _ in batch]).to(codes.device)
+    for (job, _), r in zip(batch, rows, strict=True):
+        job.count(r.stop - r.start, backward=False)
+        job.counts["evals_backward"] += int(need[r].sum())
+    index = ((~need).nonzero().flatten(), need.nonzero().flatten())
+    plain = _plain(generator, readout, codes[index[0]], quantise)
+    grads, seen = [torch.zeros_like(codes)], None
+    if len(index[1]):
+        grads, seen = _backward(
+            generator, readout, batch, rows, codes, index, plain, quantise, transform
+        )
+    parts = [(index[0], plain), (index[1], seen)]
+    n = codes.shape[0]
+    stored, acts, feats = (_merge(n, parts, name).detach() for name in ("stored", "acts", "feats"))
+    finite = torch.isfinite(acts).all(dim=1) & torch.isfinite(feats).all(dim=1)
+    for grad in grads:
+        finite &= torch.isfinite(grad).all(dim=1)
+    acts = torch.where(finite[:, None], acts, torch.zeros_like(acts))
+    feats = torch.where(finite[:, None], feats, torch.zeros_like(feats))
+    grads = [torch.where(finite[:, None], g, torch.zeros_like(g)) for g in grads]
+    return [
+        Evaluation(
+            grad=grads[0][r],
+            normals=[g[r] for g in grads[1 : 1 + len(job.problem.bands)]]
+            if job.phase.wants_normals
+            else [],
+            acts=acts[r, cols],
+            feats=feats[r],
+            inputs=stored[r],
+            finite=finite[r],
+        )
+        for (job, cols), r in zip(batch, rows, strict=True)
+    ]
+
+
+def _backward(
+    generator: nn.Module,
+    readout: Readout,
+    batch: Batch,
+    rows: list[slice],
+    codes: torch.Tensor,
+    index: tuple[torch.Tensor, torch.Tensor],
+    plain: _Pass | None,
+    quantise: bool,
+    transform: RandomTransforms | None,
+) -> tuple[list[torch.Tensor], _Pass]:
+    """Forward and backward over the gradient rows: gradients of the jobs' losses (and of
+    their constraints, for phases that want normals), scattered back to batch rows, and
+    the gradient rows' stored inputs with the activations acceptance reads."""
+    n, grad_idx = codes.shape[0], index[1]
+    leaf = codes[grad_idx].clone().requires_grad_(True)
+    stored = _store(generator, leaf, quantise)
+    seen = stored
+    if transform is not None:
+        seen = _transformed(stored, grad_idx, batch, rows, transform)
+    loss_pass = _read(readout, stored, seen)
+    parts = [(index[0], plain), (grad_idx, loss_pass)]
+    acts, feats = _merge(n, parts, "acts"), _merge(n, parts, "feats")
+    full_codes = codes.index_put((grad_idx,), leaf)
+    clean = torch.isfinite(acts).all(dim=1, keepdim=True) & torch.isfinite(feats).all(
+        dim=1, keepdim=True
+    )
+    acts, feats = torch.where(clean, acts, 0.0), torch.where(clean, feats, 0.0)
+    wanting = [
+        (job, cols, r)
+        for (job, cols), r in zip(batch, rows, strict=True)
+        if bool(job.phase.grad_rows().any())
+    ]
+    total = sum(job.phase.loss(full_codes[r], acts[r, cols], feats[r]) for job, cols, r in wanting)
+    outputs = [total] + _constraint_sums(acts, wanting)
+    grads = []
+    for i, out in enumerate(outputs):
+        grad = None
+        if isinstance(out, torch.Tensor) and out.requires_grad:
+            keep = i < len(outputs) - 1
+            grad = torch.autograd.grad(out, leaf, retain_graph=keep, allow_unused=True)[0]
+        full = torch.zeros_like(codes)
+        if grad is not None:
+            full[grad_idx] = grad
+        grads.append(full)
+    if transform is not None:
+        with torch.no_grad():
+            return grads, _read(readout, stored.detach())
+    return grads, _Pass(stored, loss_pass.acts, loss_pass.feats)
+
+
+def _transformed(
+    stored: torch.Tensor,
+    grad_idx: torch.Tensor,
+    batch: Batch,
+    rows: list[slice],
+    transform: RandomTransforms,
+) -> torch.Tensor:
+    """Each job's gradient rows through the random transforms, from the job's own stream."""
+    pieces, start = [], 0
+    for job, _ in batch:
+        r = rows[len(pieces)]
+        count = int(((grad_idx >= r.start) & (grad_idx < r.stop)).sum())
+        x = stored[start : start + count]
+        pieces.append(transform(x, job.rng) if count else x)
+        start += count
+    return torch.cat(pieces)
+
+
+def _constraint_sums(acts: torch.Tensor, wanting: list) -> list[torch.Tensor]:
+    """Per constraint j, the sum of f_j over the chains of jobs that want normals."""
+    normal_jobs = [(job, cols, r) for job, cols, r in wanting if job.phase.wants_normals]
+    count = max((len(job.problem.bands) for job, _, _ in normal_jobs), default=0)
+    return [
+        sum(acts[r, cols][:, j].sum() for job, cols, r in normal_jobs if j < len(job.problem.bands))
+        for j in range(count)
+    ]

@@ -1,0 +1,292 @@
+"""The default method (``method="ess"``): sample p(c | all bands) ~ p(c) 1[all bands].
+
+K independent chains, each in one of three modes, switched per chain as it goes:
+
+- ``FRESH``: its code is a draw from the prior; if that is in band it is an exact sample
+  of the target, kept, and the chain explores from it. Otherwise it draws again, up to
+  ``prior_tries`` draws, then seeds.
+- ``SEEDING``: augmented-Lagrangian descent on its own code (its own lambda, mu and Adam
+  state; forward and backward); when in band it explores, after ``burn_in`` transitions
+  that are not kept (the seed is not a draw of the target). A chain that does not close
+  10% of its gap over an outer iteration starts again from a fresh prior draw.
+- ``EXPLORING``: each transition first makes up to r independence proposals from the
+  prior (the first in band is the next state: an exact, independent draw), and if all r
+  miss, one elliptical slice sampling transition (:mod:`pipeline.sampler.slice`); forward
+  passes only.
+  The r misses happen with probability (1 - q)^r whatever the current state (q: the bands'
+  prior mass), so the kernel is a fixed mixture of an exact draw and the slice kernel and
+  keeps the target. r = ceil(2 / q) from the prior draws made before exploring (r = 0,
+  pure slice sampling, where q < 5% or ``independence`` is off). Every completed
+  transition is traced; a chain keeps a sample every ``thin`` transitions, with
+  ``thin`` the integrated autocorrelation time (rounded) of the traced activations and
+  feature projections (re-estimated as the trace grows) unless set.
+
+The job ends with n samples (``done``), when its budget of ``budget * n`` forward-equivalent
+evaluations is spent (``partial``), or after ``max_seed_steps`` iterations without any chain
+in band (``infeasible``). No chain waits for another.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from pipeline.sampler.diagnostics import integrated_time, summary
+from pipeline.sampler.job import Evaluation, JobState, Phase
+from pipeline.sampler.lagrangian import ChainLagrangian, in_band, violation
+from pipeline.sampler.seeds import Adam
+from pipeline.sampler.slice import SliceKernel
+
+FRESH, SEEDING, EXPLORING = 0, 1, 2
+MAX_THIN = 50
+THIN_EVERY = 8
+MIN_RATE = 0.05
+
+
+class ChainSeeds:
+    """Per-chain augmented-Lagrangian seeding (see :mod:`pipeline.sampler.seeds`)."""
+
+    def __init__(self, job: JobState, chains: int, like: torch.Tensor) -> None:
+        cfg = job.config
+        self.job = job
+        self.lagrangian = ChainLagrangian(job.lo, job.hi, chains, cfg.seed_shrink, cfg.mu0)
+        self.adam = Adam(like, cfg.lr)
+        self.steps = torch.zeros(chains, dtype=torch.long)
+        self.last_gap = torch.full((chains,), float("inf"), device=like.device)
+
+    def restart(self, rows: torch.Tensor) -> None:
+        """Forget the multipliers and moments of ``rows``."""
+        self.lagrangian.reset(rows)
+        self.adam.reset(rows)
+        self.steps[rows.cpu()] = 0
+        self.last_gap[rows] = float("inf")
+
+    def step(
+        self, codes: torch.Tensor, view: Evaluation, rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Adam step of the seeding ``rows`` (bool): the new codes, and which of them are
+        stuck (did not close 10% of their gap over their last outer iteration)."""
+        job, cfg = self.job, self.job.config
+        codes = job.project(self.adam.step(codes, view.grad, rows))
+        self.steps[rows.cpu()] += 1
+        outer = rows & (self.steps.to(rows.device) % cfg.steps_per_outer == 0)
+        stuck = torch.zeros_like(rows)
+        if bool(outer.any()):
+            self.lagrangian.update_rows(view.acts, outer, cfg.mu_growth, cfg.mu_max)
+            gap = violation(view.acts, job.lo, job.hi)
+            stuck = outer & (gap > 0.9 * self.last_gap)
+            self.last_gap = torch.where(outer, gap, self.last_gap)
+            job.counts["outer_iterations"] += int(outer.sum())
+        return codes, stuck
+
+
+class ExplorePhase:
+    """K independent chains: prior draws, seeding where needed, then slice sampling."""
+
+    wants_normals = False
+
+    def __init__(self, job: JobState) -> None:
+        cfg, k = job.config, job.config.k
+        self.job = job
+        self.codes = job.init_codes(k)
+        self.mode = torch.full((k,), FRESH, dtype=torch.long, device=self.codes.device)
+        self.tries = torch.ones(k, dtype=torch.long, device=self.codes.device)
+        self.state = self.codes.clone()
+        self.indep_left = torch.zeros(k, dtype=torch.long, device=self.codes.device)
+        self.indep: int | None = None
+        self.draws = [0, 0]  # prior draws before exploring: made, in band
+        self.seeds = ChainSeeds(job, k, self.codes)
+        self.kernel = SliceKernel(job.prior, k, job.code_dim, job.rng, self.codes.device)
+        self.since = [0] * k
+        self.burn = [0] * k
+        self.trace: list[list[torch.Tensor]] = [[] for _ in range(k)]
+        self.kept: list[list[torch.Tensor]] = [[] for _ in range(k)]
+        self.thin = cfg.thin or 2
+        self.projection: torch.Tensor | None = None
+        self.ever_in_band = False
+
+    def grad_rows(self) -> torch.Tensor:
+        """Only seeding chains need gradients."""
+        return self.mode == SEEDING
+
+    def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """The seeding chains' penalty (their own lambda and mu); no diversity term."""
+        return self.seeds.lagrangian.penalty_rows(acts, self.mode == SEEDING)
+
+    def advance(self, view: Evaluation) -> Phase | None:
+        """Update every chain by its mode, then finish or propose the next codes."""
+        job = self.job
+        job.track_best(view.acts, view.finite)
+        ok = in_band(view.acts, job.lo, job.hi) & view.finite
+        job.counts["reset"] += int((~view.finite).sum())  # rejected like any miss
+        self.ever_in_band |= bool(ok.any())
+        modes = self.mode.clone()
+        if bool((modes == SEEDING).any()):
+            job.counts["seed_steps"] += 1
+        if bool((modes == EXPLORING).any()):
+            job.counts["sample_steps"] += 1
+        self._fresh(view, ok, modes == FRESH)
+        self._seeding(view, ok, modes == SEEDING)
+        self._exploring(view, ok, modes == EXPLORING)
+        self._adapt_thin()
+        if self._finished():
+            return None
+        self._propose()
+        return self
+
+    def _propose(self) -> None:
+        """Next codes of exploring chains: a prior draw while independence proposals are
+        left, else the slice kernel's proposal."""
+        exploring = self.mode == EXPLORING
+        self.codes = torch.where(exploring[:, None], self.kernel.proposals(), self.codes)
+        drawing = exploring & (self.indep_left > 0)
+        if bool(drawing.any()):
+            self.codes[drawing] = self.job.init_codes(int(drawing.sum()))
+
+    def _fresh(self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor) -> None:
+        """Prior draws: in band -> an exact sample, explore; else draw again, or seed."""
+        job = self.job
+        hit = rows & ok
+        self.draws[0] += int(rows.sum())
+        self.draws[1] += int(hit.sum())
+        self._begin(view, hit, exact=True)
+        miss = rows & ~ok
+        again = miss & (self.tries < job.config.prior_tries)
+        if bool(again.any()):
+            self.codes[again] = job.init_codes(int(again.sum()))
+            self.tries[again] += 1
+        seed = miss & ~again
+        self.mode[seed] = SEEDING
+        self.seeds.restart(seed.nonzero().flatten())
+
+    def _seeding(self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor) -> None:
+        """Seeded chains that reached the band explore (after a burn-in); the others step;
+        stuck ones start again from a fresh prior draw."""
+        job = self.job
+        self._begin(view, rows & ok, exact=False)
+        stepping = rows & ~ok
+        if not bool(stepping.any()):
+            return
+        bad = stepping & ~view.finite
+        codes, stuck = self.seeds.step(self.codes, view, stepping & view.finite)
+        self.codes = codes
+        restart = bad | stuck
+        if bool(restart.any()):
+            job.counts["reseeded"] += int(restart.sum())
+            self.codes[restart] = job.init_codes(int(restart.sum()))
+            self.mode[restart] = FRESH
+            self.tries[restart] = job.config.prior_tries
+
+    def _exploring(self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor) -> None:
+        """Accepted proposals complete a transition; a missed independence proposal uses up
+        one try (the last starts the slice kernel); a rejected slice proposal shrinks."""
+        self.job.counts["tried"] += int(rows.sum())
+        drawing = rows & (self.indep_left > 0)
+        self.kernel.reject((rows & ~drawing & ~ok).nonzero().flatten())
+        missed = drawing & ~ok
+        self.indep_left[missed] -= 1
+        self._slice(missed & (self.indep_left == 0))
+        accepted = rows & ok
+        for i in accepted.nonzero().flatten().tolist():
+            self._transition(i, view)
+        self.state[accepted] = self.codes[accepted]
+        self._next_transition(accepted)
+
+    def _next_transition(self, rows: torch.Tensor) -> None:
+        """Start a transition of ``rows`` (bool) from their current state."""
+        self.indep_left[rows] = self.indep or 0
+        self._slice(rows & (self.indep_left == 0))
+
+    def _slice(self, rows: torch.Tensor) -> None:
+        """Start the slice kernel of ``rows`` (bool) from their current state."""
+        idx = rows.nonzero().flatten()
+        self.kernel.start(idx, self.state[idx])
+
+    def _begin(self, view: Evaluation, rows: torch.Tensor, exact: bool) -> None:
+        """Chains in band for the first time in this run: explore from here. An exact prior
+        draw is kept at once; a seed first runs ``burn_in`` transitions."""
+        idx = rows.nonzero().flatten()
+        if not len(idx):
+            return
+        if self.indep is None:
+            made, hits = self.draws
+            rate = hits / made if made else 0.0
+            use = self.job.config.independence and rate >= MIN_RATE
+            self.indep = math.ceil(2 / rate) if use else 0
+        self.mode[idx] = EXPLORING
+        self.state[idx] = self.codes[idx]
+        for i in idx.tolist():
+            self.since[i], self.burn[i] = 0, 0 if exact else self.job.config.burn_in
+            if exact:
+                self._record(i, view)
+                self._keep(i, view, "prior")
+        self._next_transition(rows)
+
+    def _series(self, i: int, view: Evaluation) -> torch.Tensor:
+        """What the diagnostics watch: the activations and fixed projections of E."""
+        if self.projection is None:
+            gen = torch.Generator().manual_seed(0)
+            dim = view.feats.shape[1]
+            proj = torch.randn(dim, self.job.config.projections, generator=gen) / math.sqrt(dim)
+            self.projection = proj.to(view.feats.device)
+        return torch.cat([view.acts[i], view.feats[i] @ self.projection]).detach().cpu()
+
+    def _record(self, i: int, view: Evaluation) -> None:
+        self.trace[i].append(self._series(i, view))
+
+    def _transition(self, i: int, view: Evaluation) -> None:
+        """Chain ``i`` moved to its proposal: trace it, and keep it if it is due."""
+        self._record(i, view)
+        if self.burn[i] > 0:
+            self.burn[i] -= 1
+            return
+        self.since[i] += 1
+        if self.since[i] >= self.thin:
+            self._keep(i, view, "ess")
+
+    def _keep(self, i: int, view: Evaluation, label: str) -> None:
+        job = self.job
+        if len(job.collector) >= job.problem.n:
+            return
+        row = slice(i, i + 1)
+        job.collector.add(self.codes[row], view.inputs[row], label, job.counts["sample_steps"],
+                          torch.tensor([i]))
+        self.kept[i].append(self.trace[i][-1])
+        self.since[i] = 0
+
+    def _finished(self) -> bool:
+        """Done, budget spent, or no chain ever in band after ``max_seed_steps``."""
+        job, cfg = self.job, self.job.config
+        spent = job.counts["evals_forward"] + 2 * job.counts["evals_backward"]
+        over = spent >= cfg.budget * job.problem.n
+        hopeless = not self.ever_in_band and job.counts["seed_steps"] >= cfg.max_seed_steps
+        if len(job.collector) >= job.problem.n or over or hopeless:
+            self._report()
+            job.finish("infeasible" if not self.ever_in_band else "done")
+            return True
+        return False
+
+    def _adapt_thin(self) -> None:
+        """thin = the integrated autocorrelation time of the traced transitions, rounded."""
+        if self.job.config.thin or self.job.counts["sample_steps"] % THIN_EVERY:
+            return
+        chains = [torch.stack(t) for t in self.trace if len(t) >= 4]
+        if chains:
+            tau = float(integrated_time(chains).max())
+            self.thin = int(min(MAX_THIN, max(1, round(tau))))
+
+    def _report(self) -> None:
+        """Diagnostics of the kept samples and the transitions into the job's stats."""
+        kept = [torch.stack(k) for k in self.kept if k]
+        traced = [torch.stack(t) for t in self.trace if t]
+        whole = summary(traced)
+        self.job.diagnostics = {
+            **summary(kept),
+            "thin": self.thin,
+            "independence_tries": self.indep,
+            "prior_rate": self.draws[1] / self.draws[0] if self.draws[0] else None,
+            "iat_transitions": whole["iat"],
+            "transitions": sum(len(t) for t in self.trace),
+            "chains_exploring": int((self.mode == EXPLORING).sum()),
+        }

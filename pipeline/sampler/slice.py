@@ -1,0 +1,69 @@
+"""Elliptical slice sampling of p(c) restricted to the bands, for every prior kind.
+
+Every prior is the image c = T(z) of z ~ N(0, I) under a coordinate-wise monotone map
+(:meth:`~pipeline.models.priors.Prior.from_normal`: a scaling for N(0, s^2 I), the inverse
+CDF for a box or a truncated normal). The target in z is N(z; 0, I) 1[T(z) in all bands],
+a Gaussian times an indicator: elliptical slice sampling (Murray, Adams & MacKay 2010)
+leaves it invariant with no step size. Each transition draws nu ~ N(0, I) and moves along
+the ellipse z cos t + nu sin t; the bracket starts as [theta - 2 pi, theta] with
+theta ~ U(0, 2 pi), the first proposal is at theta, and a proposal outside the bands
+shrinks the bracket towards t = 0 (the current point) before the next one (Neal 2003).
+With an indicator likelihood the first proposal in band is the next state.
+
+Hit-and-run slice sampling on a box prior was tried first and mixed far worse on the
+64-d test sets (chords of a cube in d dimensions are short), hence the map.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from pipeline.models.priors import Prior
+
+COLLAPSED = 1e-9
+
+
+class SliceKernel:
+    """Per-chain ellipses, brackets and proposals for ``chains`` chains of dimension ``dim``."""
+
+    def __init__(
+        self, prior: Prior, chains: int, dim: int, rng: torch.Generator, device: torch.device
+    ) -> None:
+        self.prior, self.rng, self.device = prior, rng, device
+        self.current = torch.zeros(chains, dim, device=device)
+        self.nu = torch.zeros(chains, dim, device=device)
+        self.lo = torch.zeros(chains, device=device)
+        self.hi = torch.zeros(chains, device=device)
+        self.t = torch.zeros(chains, device=device)
+
+    def _rand(self, count: int) -> torch.Tensor:
+        return torch.rand(count, generator=self.rng, dtype=torch.float64).to(self.device)
+
+    def start(self, rows: torch.Tensor, codes: torch.Tensor) -> None:
+        """Begin a new transition of ``rows`` (indices) from ``codes`` (in band)."""
+        if not len(rows):
+            return
+        self.current[rows] = self.prior.to_normal(codes)
+        noise = torch.randn(len(rows), self.nu.shape[1], generator=self.rng)
+        self.nu[rows] = noise.to(self.device)
+        theta = (self._rand(len(rows)) * 2 * math.pi).float()
+        self.lo[rows], self.hi[rows], self.t[rows] = theta - 2 * math.pi, theta, theta
+
+    def reject(self, rows: torch.Tensor) -> None:
+        """Shrink the brackets of ``rows`` towards the current point and propose again; a
+        collapsed bracket proposes the current point itself."""
+        if not len(rows):
+            return
+        t = self.t[rows]
+        lo = torch.where(t < 0, t, self.lo[rows])
+        hi = torch.where(t >= 0, t, self.hi[rows])
+        draw = lo + (hi - lo) * self._rand(len(rows)).float()
+        self.lo[rows], self.hi[rows] = lo, hi
+        self.t[rows] = torch.where(hi - lo < COLLAPSED, torch.zeros_like(draw), draw)
+
+    def proposals(self) -> torch.Tensor:
+        """The codes to evaluate: T(z cos t + nu sin t) for every chain."""
+        t = self.t[:, None]
+        return self.prior.from_normal(self.current * torch.cos(t) + self.nu * torch.sin(t))

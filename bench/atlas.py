@@ -31,6 +31,7 @@ from pipeline.store import JobRecord, SweepStore, job_table, samples_table
 from pipeline.store.schema import STATUSES
 
 CODE_DIM = 8
+FEATURE_DIM = 4
 
 
 def _images(codes: np.ndarray, size: int, level: float) -> torch.Tensor:
@@ -50,9 +51,10 @@ def _result(rng: np.random.Generator, n: int, band: tuple[float, float], size: i
             level: float, steps: int) -> SampleSet:
     codes = rng.normal(size=(n, CODE_DIM)).astype(np.float32)
     acts = rng.uniform(band[0], band[1], size=(n, 1))
+    features = np.tanh(codes[:, :FEATURE_DIM] + level)  # E-features that move with the band
     return SampleSet(
         codes=torch.from_numpy(codes), inputs=_images(codes, size, level),
-        activations=torch.from_numpy(acts), features=torch.zeros(n, 1),
+        activations=torch.from_numpy(acts), features=torch.from_numpy(features),
         phase=["seed"] + ["sample"] * (n - 1), step=torch.arange(n) * 3,
         chain=torch.arange(n) % 10, in_band=torch.ones(n, dtype=torch.bool), bands=[band],
         feasible=True, stats={"seed_steps": steps, "sample_steps": 4 * n},

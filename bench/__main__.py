@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench import coverage, efficiency, logistic, overhead, packing, quality, size
+from bench import atlas, coverage, efficiency, logistic, overhead, packing, quality, size
 from bench.common import machine
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -64,6 +64,11 @@ def sections() -> dict[str, Section]:
             "Quality at equal compute: every method on one neuron and band",
             quality.__doc__, "python -m bench.quality",
             lambda: "\n\n".join(quality.table(*quality.run(name)) for name in quality.SETUPS),
+        ),
+        "atlas": (
+            "The atlas at the scale of an overnight sweep",
+            atlas.__doc__, "python -m bench.atlas",
+            lambda: atlas.table(atlas.run()),
         ),
     }
 

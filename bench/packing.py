@@ -8,15 +8,19 @@ backward pass of its batch. Ray: ``pipeline.sweep.run`` on a small `mnist` sweep
 output neurons x 2 relative bands, n = 50, 2 jobs per batch), 1 actor against 2 actors of
 1 CPU each, model loading and Ray start-up included (they are part of a real sweep).
 Device efficiency: a 16-job `mnist` sweep (8 output units x the 2 default relative bands,
-n = 50, K = 10, 4 jobs per batch) on 2 actors of 1 CPU: the bare forward + backward time
-of all its chain evaluations (counted from the job records; the bare time per chain
-measured at the batch's 40 rows, one thread) over wall time x actors. Wall time starts
-after Ray is up and includes the actors' start and model loading.
+n = 50, K = 10, 4 jobs per batch) and a 16-job `faces` sweep (the same at 64 px, n = 20)
+on 2 actors of 1 CPU: the bare forward + backward time of all its evaluations
+(rows evaluated forward and backward, from the job records' ``evals_forward`` and
+``evals_backward``; the bare forward and backward times per row measured at 40 rows, one
+thread) over wall time x actors. Wall time starts after Ray is up and includes the
+actors' start and model loading.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -87,28 +91,34 @@ def ray_scaling(actors: tuple[int, ...] = (1, 2), units: int = 4, n: int = 50) -
     return rows
 
 
-def bare_row_seconds(preset: zoo.Preset, rows: int, repeats: int = 15) -> float:
-    """Median seconds of codes -> G -> network -> one backward, per row, at ``rows`` rows."""
-    times = []
+def bare_row_seconds(preset: zoo.Preset, rows: int, repeats: int = 15) -> tuple[float, float]:
+    """Median seconds per row, at ``rows`` rows, of codes -> G -> network (a forward) and of
+    the backward to the codes that a gradient step adds to it."""
+    forward, both = [], []
     codes = torch.randn(rows, preset.generator.code_dim, generator=torch.Generator().manual_seed(0))
     preprocess = preset.preprocess or (lambda x: x)
     for _ in range(repeats):
         x = codes.clone().requires_grad_(True)
         start = time.perf_counter()
         out = preset.network(preprocess(preset.generator(x)))
+        forward.append(time.perf_counter() - start)
         torch.autograd.grad(out[:, 0].sum(), x)
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2] / rows
+        both.append(time.perf_counter() - start)
+    t_forward, t_both = statistics.median(forward) / rows, statistics.median(both) / rows
+    return t_forward, max(t_both - t_forward, 0.0)
 
 
 def device_efficiency(
-    units: int = 8, n: int = 50, actors: int = 2, batch: int = 4, overrides: tuple = ()
+    units: int = 8, n: int = 50, actors: int = 2, batch: int = 4, preset: str = "mnist",
+    size: int | None = None, overrides: tuple = (),
 ) -> dict:
-    """Bare evaluation time of a sweep's chain evaluations over wall time x actors
-    (``overrides``: more sweep settings, e.g. ``("sampler.method=fast",)``)."""
+    """Bare evaluation time of a sweep's evaluations over wall time x actors (``size``: the
+    network's input side, for presets that take one; ``overrides``: more sweep settings,
+    e.g. ``("sampler.method=fast",)``)."""
+    options = {} if size is None else {"size": size}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    per_row = bare_row_seconds(zoo.load("mnist"), batch * 10)
+    t_forward, t_backward = bare_row_seconds(zoo.load(preset, **options), batch * 10)
     torch.set_num_threads(threads)
     started = not ray.is_initialized()
     if started:
@@ -116,7 +126,8 @@ def device_efficiency(
     try:
         with tempfile.TemporaryDirectory(prefix="bench-eff-") as tmp:
             cfg = compose([
-                "preset=mnist", f"neurons.select=[{{layer: null, units: {list(range(units))}}}]",
+                f"preset={preset}", *[f"+network.options.{k}={v}" for k, v in options.items()],
+                f"neurons.select=[{{layer: null, units: {list(range(units))}}}]",
                 f"sampler.n={n}", "sampler.k=10", f"cluster.actors={actors}",
                 "cluster.num_cpus=1", f"cluster.jobs_per_batch={batch}",
                 "cluster.progress_seconds=1000", f"output.dir={Path(tmp) / 'out'}",
@@ -129,19 +140,30 @@ def device_efficiency(
     finally:
         if started:
             ray.shutdown()
-    evals = sum(10 * (j["seed_steps"] + j["sample_steps"] + 1) for j in jobs)
-    return {"jobs": len(jobs), "evaluations": evals, "bare": evals * per_row, "wall": wall,
-            "actors": actors, "efficiency": evals * per_row / (wall * actors)}
+    stats = [json.loads(j["stats"] or "{}") for j in jobs]
+    forwards = sum(int(s.get("evals_forward") or 0) for s in stats)
+    backwards = sum(int(s.get("evals_backward") or 0) for s in stats)
+    bare = forwards * t_forward + backwards * t_backward
+    return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
+            "n": n, "jobs_per_batch": batch, "evaluations": f"{forwards} / {backwards}",
+            "bare": bare, "wall": wall, "actors": actors, "efficiency": bare / (wall * actors)}
 
 
-def efficiency_table(row: dict) -> str:
-    """Markdown table of one device-efficiency measurement."""
+def efficiency_table(rows: list[dict]) -> str:
+    """Markdown table of device-efficiency measurements (one row each)."""
     return "\n".join([
-        "| jobs | chain evaluations | bare s | wall s | actors | efficiency |",
-        "|---|---|---|---|---|---|",
-        f"| {row['jobs']} | {row['evaluations']} | {row['bare']:.1f} | {row['wall']:.1f} | "
-        f"{row['actors']} | {row['efficiency']:.2f} |",
+        "| preset | jobs | n | jobs per batch | rows forward / backward | bare s | wall s | "
+        "actors | efficiency |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[f"| {r['preset']} | {r['jobs']} | {r['n']} | {r['jobs_per_batch']} | "
+          f"{r['evaluations']} | {r['bare']:.1f} | {r['wall']:.1f} | {r['actors']} | "
+          f"{r['efficiency']:.2f} |" for r in rows],
     ])
+
+
+def device_efficiencies() -> list[dict]:
+    """The efficiency target's two sweeps: 16 jobs of `mnist` and of `faces` (at 64 px)."""
+    return [device_efficiency(), device_efficiency(preset="faces", size=64, n=20)]
 
 
 def table(rows: list[dict]) -> str:
@@ -161,4 +183,4 @@ def table(rows: list[dict]) -> str:
 if __name__ == "__main__":
     torch.set_num_threads(2)
     print(table(packing() + ray_scaling()))
-    print(efficiency_table(device_efficiency()))
+    print(efficiency_table(device_efficiencies()))

@@ -19,7 +19,7 @@ from ray import cloudpickle
 from pipeline.errors import ConfigError
 from pipeline.runner import ClusterSettings, NeuronRef, Pool, SweepProgress, Worker, estimate
 from pipeline.runner.toy import toy_network
-from pipeline.store import SweepStore, decode_png, read_jobs, read_samples
+from pipeline.store import StoreFormat, SweepStore, decode_png, read_jobs, read_samples
 from pipeline.sweep import dry_run, expand, run, sweep_hash, to_plain
 from pipeline.sweep.expand import model_settings
 from tests.conftest import run_pool, write_in_process
@@ -124,17 +124,17 @@ def test_unknown_sampler_setting_is_a_config_error(toy_cfg) -> None:
 
 
 class FlakyWorker(Worker):
-    """Fails batches holding fc:1 always, and those holding fc:0 once per actor."""
+    """Fails fc:1 always, and fc:0 once per actor."""
 
     failed_once = False
 
-    def run(self, jobs: list) -> list:
-        if any(job.target == "fc:1" for job in jobs):
+    def prepare(self, job):
+        if job.target == "fc:1":
             raise RuntimeError("always broken")
-        if not self.failed_once and any(job.target == "fc:0" for job in jobs):
+        if not self.failed_once and job.target == "fc:0":
             self.failed_once = True
             raise RuntimeError("broken once")
-        return super().run(jobs)
+        return super().prepare(job)
 
 
 def test_failed_jobs_are_retried_then_recorded(ray_session, toy_cfg) -> None:
@@ -173,6 +173,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(
     assert 1 <= len(before) < 12, log.read_text()[-2000:]
 
     stream = io.StringIO()
+    cfg = toy_cfg(*extra, "cluster.resource_timeout=60")  # the killed driver's actors go
     assert run(cfg, progress_stream=stream) == out.resolve()
     assert "jobs 12/12" in stream.getvalue() and "from earlier runs" in stream.getvalue()
     after = {p.name: p.stat().st_mtime_ns for p in (out / "jobs").glob("*.parquet")}
@@ -218,9 +219,9 @@ def test_progress_line_counts_rate_and_eta() -> None:
 
 
 class SlowFreeing(Worker):
-    """Takes three seconds per batch; its first batch frees the CPU ``blocker`` holds."""
+    """Takes three seconds more per job; its first job frees the CPU ``blocker`` holds."""
 
-    def run(self, jobs: list) -> list:
+    def prepare(self, job):
         import ray
 
         try:
@@ -228,7 +229,7 @@ class SlowFreeing(Worker):
         except ValueError:  # already freed
             pass
         time.sleep(3)
-        return super().run(jobs)
+        return super().prepare(job)
 
 
 def test_pool_goes_on_with_the_actors_it_can_start_and_grows_back(
@@ -285,3 +286,23 @@ def test_dry_run_says_jobs_evaluations_and_dataset_size(toy_cfg, capsys) -> None
     assert samples.column("code").to_pylist()[0] == []  # toy codes are the image's pixels
     stored = images + 2 * 64 + estimate.ROW_BYTES  # 64 float16 features per sample
     assert 0.5 < each / stored < 2
+
+
+def test_continuous_batching_does_not_change_a_jobs_result(toy_cfg) -> None:
+    cfg = toy_cfg(ONE_BAND, "neurons.select=[{layer: null, units: [0, 1, 2, 3]}]")
+    plain = to_plain(cfg)
+    jobs = expand(plain)
+    exact = StoreFormat(codes="float32")
+    alone = Worker(model_settings(plain), fmt=exact).run([jobs[2]])[0]
+    worker = Worker(model_settings(plain), fmt=exact, jobs_per_batch=2)  # 2 jobs in flight
+    assert worker.submit(jobs[:2]) >= 0 and worker.submit(jobs[2:]) >= 0
+    outcomes, deadline = {}, time.monotonic() + 300
+    while len(outcomes) < 4 and time.monotonic() < deadline:
+        outcomes.update((o.job_id, o) for o in worker.collect(1.0))
+    assert sorted(outcomes) == sorted(job.job_id for job in jobs)
+    packed = outcomes[jobs[2].job_id]  # took the slots of a job that ended before it
+    assert packed.status == alone.status and packed.n_samples == alone.n_samples > 0
+    for column in ("code", "activations"):
+        assert torch.allclose(torch.tensor(packed.samples.column(column).to_pylist()),
+                              torch.tensor(alone.samples.column(column).to_pylist()), atol=1e-5)
+    assert packed.samples.column("image").equals(alone.samples.column("image"))

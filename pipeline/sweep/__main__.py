@@ -29,7 +29,7 @@ def where_to_look(root: Path) -> str:
             f"  import pandas as pd; jobs = pd.read_parquet('{root / 'jobs'}')",
             f"  import duckdb; duckdb.sql(\"SELECT target, count(*) FROM read_parquet('{samples}', "
             "hive_partitioning=true) GROUP BY target\").show()",
-            "  images are PNG bytes in the image column; schema and queries: docs/dataset.md",
+            "  images are PNG or WebP bytes in the image column; docs/dataset.md has the schema",
         ]
     )
 

@@ -33,7 +33,7 @@ class LazyModels:
     def models(self) -> Models:
         """The loaded models."""
         if self._loaded is None:
-            self._loaded = Models(self._model, "cpu", self._cache_dir)
+            self._loaded = Models(self._model, "cpu", self._cache_dir, fast=False)
         return self._loaded
 
     @property

@@ -24,9 +24,11 @@ from bench.atlas import synthetic_dataset
 from pipeline.atlas import AtlasSettings, Filters, build, build_from_config, compose, default_out
 from pipeline.atlas.catalog import BandJob, slug
 from pipeline.atlas.diagnostics import diagnostics, status_counts
+from pipeline.atlas.images import thumbnail
 from pipeline.atlas.projection import project
 from pipeline.atlas.samples import band_samples
 from pipeline.atlas.select import farthest_first
+from pipeline.atlas.sprites import write_sheet
 from pipeline.errors import ConfigError
 from pipeline.store import JobRecord, SweepStore, job_table, read_jobs, read_samples
 from pipeline.zoo.labels import imagenet_labels
@@ -388,3 +390,25 @@ def test_statuses_and_diagnostics_per_entry() -> None:
     assert status_counts(jobs) == {"done": 1, "partial": 1, "infeasible": 1, "failed": 2}
     assert diagnostics(jobs) == {"rhat": 1.3, "ess": 2.0, "evals": 6.0, "edge": 0.2}
     assert diagnostics(jobs[2:]) == dict.fromkeys(("rhat", "ess", "evals", "edge"))
+
+
+def test_sprite_sheets_and_previews_from_webp_samples(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    pixels = [rng.integers(0, 256, size=(10 + i, 12, 3), dtype=np.uint8) for i in range(5)]
+    stored = []
+    for array in pixels:
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="WEBP", lossless=True, exact=True)
+        stored.append(buffer.getvalue())
+    sheet = write_sheet(tmp_path, "job", stored, 64)
+    assert (sheet.cell, sheet.cols, sheet.count) == (14, 3, 5)
+    with Image.open(tmp_path / sheet.path) as image:
+        grid = np.asarray(image.convert("RGB"))
+    for i, array in enumerate(pixels):
+        x, y = sheet.offset(i)
+        top, left = y + (14 - array.shape[0]) // 2, x + (14 - array.shape[1]) // 2
+        assert np.array_equal(grid[top:top + array.shape[0], left:left + array.shape[1]], array)
+    preview = thumbnail(stored[0], 64)
+    assert preview.startswith(b"\x89PNG")
+    with Image.open(io.BytesIO(preview)) as image:
+        assert np.array_equal(np.asarray(image.convert("RGB")), pixels[0])

@@ -16,6 +16,7 @@ import pytest
 
 from bench.atlas import synthetic_dataset
 from pipeline.store import read_jobs
+from pipeline.sweep.interrupt import Interrupted, counted
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"^interrupted: (\d+) of (\d+) jobs done; rerun the same command to resume$")
@@ -98,3 +99,28 @@ def test_interrupted_sweep_prints_one_line_and_resumes(
     done, total = int(match[1]), int(match[2])
     assert total == 24 and 1 <= done < total
     assert len(read_jobs(out)) == done == len(list((out / "jobs").glob("*.parquet")))
+
+
+def _raised_in_extension(cause: BaseException) -> None:
+    """What a C extension (Ray's ``wait``) raises when a signal handler raised inside it."""
+    try:
+        raise cause
+    except BaseException as err:
+        raise SystemError("returned a result with an exception set") from err
+
+
+@pytest.mark.parametrize(("cause", "code"), [(KeyboardInterrupt(), 130),
+                                             (Interrupted(signal.SIGTERM), 143),
+                                             (ValueError("a bug"), None)])
+def test_interrupt_counts_jobs_even_inside_an_extension(cause: BaseException,
+                                                        code: int | None) -> None:
+    with pytest.raises(Interrupted if code else type(cause)) as info:
+        with counted(24, lambda: 5):
+            raise cause
+    if code:
+        assert info.value.code == code and LINE.match(info.value.line())[1] == "5"
+    with pytest.raises(Interrupted if code else SystemError) as info:
+        with counted(24, lambda: 7):
+            _raised_in_extension(cause)
+    if code:
+        assert info.value.code == code and info.value.done == 7

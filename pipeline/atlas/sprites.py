@@ -38,7 +38,7 @@ def sprite_path(job_id: str) -> str:
 def _thumbs(images: list[bytes], max_side: int) -> list[Image.Image]:
     out = []
     for png in images:
-        with Image.open(io.BytesIO(png), formats=("PNG",)) as stored:
+        with Image.open(io.BytesIO(png), formats=("PNG", "WEBP")) as stored:
             image = stored.convert("RGB")
         if max(image.size) > max_side:
             image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)

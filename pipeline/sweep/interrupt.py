@@ -37,6 +37,16 @@ def _raise(signum: int, frame: object) -> None:
     raise Interrupted(signum)
 
 
+def _signal_of(err: BaseException) -> int | None:
+    """The signal behind ``err``: Ctrl-C, our SIGTERM, or either of them raised inside a
+    C extension (Ray's ``wait``), which reports it as a SystemError caused by it."""
+    if isinstance(err, SystemError):
+        err = err.__cause__ or err.__context__ or err
+    if isinstance(err, KeyboardInterrupt):
+        return int(signal.SIGINT)
+    return err.signum if isinstance(err, Interrupted) else None
+
+
 @contextmanager
 def counted(total: int, done: Callable[[], int]) -> Iterator[None]:
     """Raise :class:`Interrupted` with the count of finished jobs (``done()`` of ``total``)
@@ -45,10 +55,11 @@ def counted(total: int, done: Callable[[], int]) -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, _raise)
     try:
         yield
-    except KeyboardInterrupt:
-        raise Interrupted(signal.SIGINT, done(), total) from None
-    except Interrupted as err:
-        raise Interrupted(err.signum, done(), total) from None
+    except (KeyboardInterrupt, Interrupted, SystemError) as err:
+        signum = _signal_of(err)
+        if signum is None:
+            raise
+        raise Interrupted(signum, done(), total) from None
     finally:
         if previous is not None:  # None: a handler not installed from Python
             signal.signal(signal.SIGTERM, previous)

@@ -76,7 +76,8 @@ def test_logistic_smallest() -> None:
 def test_efficiency_smallest() -> None:
     rows = efficiency.run(n=12, cases={"mnist": (["0"], ["typical"], ["defaults"])})
     assert len(rows) == 1 and rows[0]["returned"] == 12
-    assert rows[0]["seed_steps"] >= 1
+    # the ess default seeds from prior draws, so seed steps may be none; exploring is not
+    assert rows[0]["seed_steps"] >= 0 and rows[0]["sample_steps"] >= 1
     assert "~85 (min. 49)" in efficiency.table(rows)
 
 

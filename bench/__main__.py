@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench import coverage, efficiency, logistic, overhead, packing, quality
+from bench import atlas, coverage, efficiency, logistic, overhead, packing, quality, size
 from bench.common import machine
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -52,12 +52,23 @@ def sections() -> dict[str, Section]:
         "packing": (
             "Packing jobs into one batch, and Ray actors",
             packing.__doc__, "python -m bench.packing",
-            lambda: packing.table(packing.packing() + packing.ray_scaling()),
+            lambda: packing.table(packing.packing() + packing.ray_scaling()) + "\n\n"
+            + packing.efficiency_table(packing.device_efficiencies()),
+        ),
+        "size": (
+            "Size: bytes per stored sample on `imagenet` at 128 px",
+            size.__doc__, "python -m bench.size",
+            lambda: size.table(size.run()),
         ),
         "quality": (
             "Quality at equal compute: every method on one neuron and band",
             quality.__doc__, "python -m bench.quality",
             lambda: "\n\n".join(quality.table(*quality.run(name)) for name in quality.SETUPS),
+        ),
+        "atlas": (
+            "The atlas at the scale of an overnight sweep",
+            atlas.__doc__, "python -m bench.atlas",
+            lambda: atlas.table(atlas.run()),
         ),
     }
 
@@ -66,9 +77,10 @@ def gpu_section() -> list[str]:
     """Where the GPU numbers come from, and the last ones if bench/GPU.md exists."""
     lines = ["## GPU throughput", "",
              "Not part of `make bench`: `bench/gpu.sh` on a machine with one NVIDIA GPU (about "
-             "7 minutes; see its header) writes bench/GPU.md: steps/s and samples/s of `faces` "
-             "and `imagenet` at 64 to 1024 chains per batch, and the time of a 1000-neuron x "
-             "6-band x 500-sample sweep per GPU.", ""]
+             "8 minutes; see its header) writes bench/GPU.md: steps/s, samples/s and device "
+             "utilisation of `faces` and `imagenet` at 64 to 1024 chains per batch, the time "
+             "of a 1000-neuron x 6-band x 500-sample sweep per GPU, and the bare step with "
+             "each device speed option (channels_last, compile, bf16 autocast).", ""]
     if GPU.is_file():
         text = GPU.read_text().replace("\n# ", "\n### ").replace("\n## ", "\n#### ")
         lines += ["Last bench/GPU.md:", "", text.lstrip("# "), ""]

@@ -1,32 +1,37 @@
 """Atlas build and load times on a synthetic dataset (no sampler runs).
 
-``python -m bench.atlas [--neurons 1000] [--bands 6] [--samples 20] [--size 16]`` writes a
+``python -m bench.atlas [--neurons 1000] [--bands 6] [--samples 500] [--size 16]`` writes a
 synthetic sweep dataset with the store's own writer (random structured images, made-up
-statistics, some bands infeasible and some jobs failed), builds its atlas, rebuilds it
-with nothing changed and after a resumed sweep added jobs, and opens the index and one
-neuron page in headless Chromium.
+statistics and diagnostics, some bands infeasible and some jobs failed), builds its atlas,
+rebuilds it with nothing changed and after a resumed sweep added ``--added`` neurons, counts
+the atlas's files, and opens the index and one neuron page (its map and every sample) in
+headless Chromium.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
+import os
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from pipeline.atlas import build
+from pipeline.atlas import AtlasSettings, build
 from pipeline.atlas.browser import Chromium
 from pipeline.sampler import SampleSet
 from pipeline.store import JobRecord, SweepStore, job_table, samples_table
 from pipeline.store.schema import STATUSES
 
 CODE_DIM = 8
+FEATURE_DIM = 4
 
 
 def _images(codes: np.ndarray, size: int, level: float) -> torch.Tensor:
@@ -46,9 +51,10 @@ def _result(rng: np.random.Generator, n: int, band: tuple[float, float], size: i
             level: float, steps: int) -> SampleSet:
     codes = rng.normal(size=(n, CODE_DIM)).astype(np.float32)
     acts = rng.uniform(band[0], band[1], size=(n, 1))
+    features = np.tanh(codes[:, :FEATURE_DIM] + level)  # E-features that move with the band
     return SampleSet(
         codes=torch.from_numpy(codes), inputs=_images(codes, size, level),
-        activations=torch.from_numpy(acts), features=torch.zeros(n, 1),
+        activations=torch.from_numpy(acts), features=torch.from_numpy(features),
         phase=["seed"] + ["sample"] * (n - 1), step=torch.arange(n) * 3,
         chain=torch.arange(n) % 10, in_band=torch.ones(n, dtype=torch.bool), bands=[band],
         feasible=True, stats={"seed_steps": steps, "sample_steps": 4 * n},
@@ -125,49 +131,85 @@ def synthetic_dataset(
     return Path(root)
 
 
+def _timed(times: dict[str, float], name: str, dataset: Path, out: Path,
+           workers: int) -> Path:
+    start = time.perf_counter()
+    index = build(dataset, out, AtlasSettings(workers=workers), stream=io.StringIO())
+    times[name] = time.perf_counter() - start
+    return index
+
+
+def _browse(index: Path) -> dict[str, Any]:
+    """Open the index and the first neuron page (with its map) in headless Chromium."""
+    with Chromium() as browser:
+        found: dict[str, Any] = {"wall": browser.open(index, "document.body.dataset.ready")}
+        found["ready_ms"] = float(browser.evaluate("document.body.dataset.readyMs"))
+        found["rows"] = browser.evaluate("document.body.dataset.rows")
+        page = index.parent / browser.evaluate(
+            "document.querySelector('#entries a').getAttribute('href')")
+        found["page_wall"] = browser.open(page)
+        found["page_marks"] = browser.evaluate("Object.assign({}, document.body.dataset)")
+        found["errors"] = browser.errors()
+    return found
+
+
+def run(neurons: int = 1000, bands: int = 6, samples: int = 500, size: int = 16,
+        added: int = 10, workers: int = 0, work: Path | None = None) -> dict[str, Any]:
+    """Write the synthetic dataset, build, rebuild, extend and rebuild, browse; the numbers."""
+    work = work or Path(tempfile.mkdtemp(prefix="bench-atlas-"))
+    dataset, out = work / "dataset", work / "atlas"
+    start = time.perf_counter()
+    synthetic_dataset(dataset, neurons, bands, samples, size,
+                      intersections=[("pair 0+1", [0, 1])])
+    made = time.perf_counter() - start
+    times: dict[str, float] = {}
+    index = _timed(times, "full build", dataset, out, workers)
+    _timed(times, "rebuild, nothing changed", dataset, out, workers)
+    synthetic_dataset(dataset, bands=bands, samples=samples, size=size, seed=1,
+                      units=range(neurons, neurons + added))
+    _timed(times, f"rebuild after a resumed sweep added {added} neurons", dataset, out,
+           workers)
+    return {"neurons": neurons, "bands": bands, "samples": samples, "size": size,
+            "written": made, "times": times, "files": sum(1 for p in out.rglob("*")
+                                                         if p.is_file()),
+            "workers": workers or os.cpu_count(), **_browse(index), "out": out}
+
+
+def table(r: dict[str, Any]) -> str:
+    """The results as a markdown table."""
+    jobs = r["neurons"] * r["bands"]
+    marks = r["page_marks"]
+    rows = [
+        (f"write the dataset ({r['neurons']} neurons x {r['bands']} bands x {r['samples']} "
+         f"samples = {jobs * r['samples']:,} samples, {r['size']}x{r['size']} PNGs)",
+         f"{r['written']:.0f} s"),
+        *((f"{name} ({r['workers']} processes)", f"{seconds:.1f} s")
+          for name, seconds in r["times"].items()),
+        ("atlas folder", f"{r['files']:,} files ({r['files'] / jobs:.2f} per neuron x band)"),
+        (f"index in headless Chromium: first {r['rows']} rows with previews ready",
+         f"{r['ready_ms']:.0f} ms after navigation ({r['wall']:.2f} s wall)"),
+        (f"a neuron page: map of {marks.get('points')} samples, {marks.get('loaded')} sprite "
+         f"sheets decoded", f"{r['page_wall']:.2f} s, console errors: {len(r['errors'])}"),
+    ]
+    return "\n".join(["| step | result |", "|---|---|",
+                      *(f"| {step} | {value} |" for step, value in rows)])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the benchmark and print its numbers."""
+    """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neurons", type=int, default=1000)
     parser.add_argument("--bands", type=int, default=6)
-    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--size", type=int, default=16)
+    parser.add_argument("--added", type=int, default=10, help="neurons a resumed sweep adds")
+    parser.add_argument("--workers", type=int, default=0, help="build processes (0: per CPU)")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temp)")
     args = parser.parse_args(argv)
-    work = args.dir or Path(tempfile.mkdtemp(prefix="bench-atlas-"))
-    dataset, out = work / "dataset", work / "atlas"
-    start = time.perf_counter()
-    synthetic_dataset(dataset, args.neurons, args.bands, args.samples, args.size,
-                      intersections=[("pair 0+1", [0, 1])])
-    made = time.perf_counter() - start
-    times = {}
-    for name in ("full build", "rebuild, nothing changed"):
-        start = time.perf_counter()
-        index = build(dataset, out)
-        times[name] = time.perf_counter() - start
-    extra = range(args.neurons, args.neurons + max(1, args.neurons // 100))
-    synthetic_dataset(dataset, bands=args.bands, samples=args.samples, size=args.size, seed=1,
-                      units=extra)
-    start = time.perf_counter()
-    build(dataset, out)
-    times[f"rebuild after a resumed sweep (+{len(extra)} neurons)"] = time.perf_counter() - start
-    with Chromium() as browser:
-        wall = browser.open(index, "document.body.dataset.ready")
-        ready_ms = float(browser.evaluate("document.body.dataset.readyMs"))
-        load_ms = browser.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
-        rows = browser.evaluate("document.body.dataset.rows")
-        page = out / browser.evaluate("document.querySelector('#entries a').getAttribute('href')")
-        page_wall = browser.open(page)
-        errors = browser.errors()
-    jobs = args.neurons * args.bands
-    print(f"dataset: {args.neurons} neurons x {args.bands} bands x {args.samples} samples "
-          f"({jobs} jobs, {args.size}x{args.size} PNGs) written in {made:.0f} s at {dataset}")
-    for name, seconds in times.items():
-        print(f"{name}: {seconds:.1f} s")
-    print(f"index in headless Chromium: load event {load_ms:.0f} ms, first {rows} rows with "
-          f"images ready {ready_ms:.0f} ms after navigation ({wall:.2f} s wall)")
-    print(f"a neuron page: loaded in {page_wall:.2f} s; console errors: {len(errors)}")
-    print(f"atlas: {index}")
+    result = run(args.neurons, args.bands, args.samples, args.size, args.added, args.workers,
+                 args.dir)
+    print(table(result))
+    print(f"atlas: {result['out'] / 'index.html'}")
 
 
 if __name__ == "__main__":

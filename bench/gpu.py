@@ -5,16 +5,28 @@ quantised; band: see :func:`bands`) are packed
 into one batch with K x jobs = 64 .. 1024 chains; each packing runs until its jobs end
 or its share of the time is spent. It reports iterations (steps) per second, chain-steps
 per second and samples per second, then runs the best packing with n = 500 and
-extrapolates a 1000-neuron x 6-band x 500-sample sweep on one GPU. ``--cpu-smoke`` runs
-the same code on the CPU at toy sizes (a test checks it); nothing is downloaded either way.
+extrapolates a 1000-neuron x 6-band x 500-sample sweep on one GPU. Device utilisation is
+the mean of ``nvidia-smi``'s utilization.gpu sampled every 0.2 s during each run. A second
+table times the bare forward + backward (codes -> G -> network -> gradient to the codes) at
+the best packing's rows with each device speed option: plain, ``network.channels_last``,
+``network.compile`` and bf16 autocast (not a sweep setting yet: shown to decide whether it
+is worth one); an option is worth turning on where it beats plain. ``--cpu-smoke`` runs
+the same code on the CPU at toy sizes (a test checks it; ``compile`` is left out there, its
+compilation alone takes minutes on a CPU). Weight files missing from the cache are fetched
+first (see bench/gpu.sh).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
+import statistics
+import subprocess
 import sys
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +34,7 @@ import torch
 
 from pipeline import zoo
 from pipeline.errors import ConfigError
+from pipeline.runner.models import speed_up
 from pipeline.sampler import Problem, SamplerConfig, iter_problems
 
 K = 10
@@ -30,6 +43,41 @@ SWEEP_JOBS, SWEEP_N = 1000 * 6, 500
 
 class _OutOfTimeError(Exception):
     """Raised from the progress callback to end a run that used its time."""
+
+
+class Utilisation:
+    """Mean GPU utilisation (%) from ``nvidia-smi`` sampled every 0.2 s in a thread while
+    the ``with`` block runs; ``None`` on the CPU or without ``nvidia-smi``."""
+
+    def __init__(self, device: str) -> None:
+        self.active, self.samples = device == "cuda", []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        command = ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                   "--id=0"]
+        while not self._stop.wait(0.2):
+            try:
+                out = subprocess.run(command, capture_output=True, text=True, timeout=5).stdout
+                self.samples.append(float(out.split()[0]))
+            except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+                return
+
+    @property
+    def mean(self) -> float | None:
+        """The mean of the samples taken (None if none)."""
+        return statistics.fmean(self.samples) if self.samples else None
+
+    def __enter__(self) -> Utilisation:
+        if self.active:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.active:
+            self._thread.join(timeout=10)
 
 
 @dataclass
@@ -50,7 +98,7 @@ def plan(args: argparse.Namespace) -> Plan:
         return Plan("cpu", 64, (10, 20), 12, 20, args.seconds or 60.0)
     if not torch.cuda.is_available():
         raise ConfigError("no CUDA device visible to torch; run on a GPU machine or --cpu-smoke")
-    return Plan("cuda", args.size, (64, 128, 256, 512, 1024), 100, SWEEP_N, args.seconds or 360.0)
+    return Plan("cuda", args.size, (64, 128, 256, 512, 1024), 100, SWEEP_N, args.seconds or 300.0)
 
 
 @torch.no_grad()
@@ -99,27 +147,63 @@ def measure(
             raise _OutOfTimeError
 
     finished, error = 0, None
-    try:
-        for _ in iter_problems(preset.generator, preset.encoder(), problems, config,
-                               progress=progress):
-            finished += 1
-    except _OutOfTimeError:
-        pass
-    except torch.OutOfMemoryError:
-        error = "out of memory"
-        torch.cuda.empty_cache()
+    with Utilisation(device) as busy:
+        try:
+            for _ in iter_problems(preset.generator, preset.encoder(), problems, config,
+                                   progress=progress):
+                finished += 1
+        except _OutOfTimeError:
+            pass
+        except torch.OutOfMemoryError:
+            error = "out of memory"
+            torch.cuda.empty_cache()
     wall, samples = marks[-1] if marks else (time.perf_counter() - start, 0)
     iterations = len(marks)
     return {
         "chains": jobs * K, "jobs": jobs, "n": n, "finished": finished, "error": error,
         "iterations": iterations, "seconds": wall, "steps_per_s": iterations / wall,
         "chain_steps_per_s": iterations * jobs * K / wall, "samples": samples,
-        "samples_per_s": samples / wall,
+        "samples_per_s": samples / wall, "utilisation": busy.mean,
     }
 
 
-def run_preset(name: str, p: Plan, seconds: float) -> tuple[list[dict], dict]:
-    """The packing scan and the final n = 500 run of one preset."""
+OPTIONS = ("plain", "channels_last", "compile", "bf16 autocast")
+
+
+def bare_step(preset: zoo.Preset, network: torch.nn.Module, rows: int, device: str,
+              bf16: bool = False, repeats: int = 10) -> float:
+    """Median seconds of codes -> G -> preprocess -> ``network`` -> gradient to the codes."""
+    codes = torch.randn(rows, preset.generator.code_dim, device=device)
+    autocast = torch.autocast(device, dtype=torch.bfloat16) if bf16 else nullcontext()
+    times = []
+    for _ in range(repeats + 2):  # the first two: warm-up (kernels, compilation)
+        x = codes.clone().requires_grad_(True)
+        start = time.perf_counter()
+        with autocast:
+            out = network((preset.preprocess or (lambda v: v))(preset.generator(x)))
+        torch.autograd.grad(out[:, 0].float().sum(), x)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[2:])
+
+
+def speed_options(preset: zoo.Preset, rows: int, p: Plan) -> list[dict]:
+    """The bare step at ``rows`` rows with each device speed option, and its speed-up."""
+    out = []
+    for option in OPTIONS:
+        if option == "compile" and p.device == "cpu":
+            continue
+        network = copy.deepcopy(preset.network)
+        speed_up(network, channels_last=option == "channels_last", compile=option == "compile")
+        seconds = bare_step(preset, network, rows, p.device, bf16=option == "bf16 autocast")
+        out.append({"option": option, "rows": rows, "seconds": seconds,
+                    "speed_up": out[0]["seconds"] / seconds if out else 1.0})
+    return out
+
+
+def run_preset(name: str, p: Plan, seconds: float) -> tuple[list[dict], dict, list[dict]]:
+    """The packing scan, the final n = 500 run and the speed options of one preset."""
     preset = zoo.load(name, device=p.device, size=p.size)
     problem_bands = bands(preset, max(p.chains) // K, p.device)
     measure(preset, problem_bands, K, K, seconds / 20, p.device)  # warm-up: kernels, allocator
@@ -127,7 +211,7 @@ def run_preset(name: str, p: Plan, seconds: float) -> tuple[list[dict], dict]:
     scan = [measure(preset, problem_bands, c, p.n, share, p.device) for c in p.chains]
     best = max(scan, key=lambda r: -1.0 if r["error"] else r["samples_per_s"])
     final = measure(preset, problem_bands, best["chains"], p.final_n, 0.35 * seconds, p.device)
-    return scan, final
+    return scan, final, speed_options(preset, best["chains"], p)
 
 
 def extrapolate(final: dict) -> str:
@@ -142,27 +226,35 @@ def extrapolate(final: dict) -> str:
     return f"{hours:.1f} h per GPU for 1000 neurons x 6 bands x 500 samples ({how})"
 
 
-def report(results: dict[str, tuple[list[dict], dict]], p: Plan) -> str:
+def _row(r: dict) -> str:
+    """One row of the packing table."""
+    if r["error"]:
+        return f"| {r['chains']} | {r['n']} | {r['error']} | | | | | | |"
+    busy = "-" if r["utilisation"] is None else f"{r['utilisation']:.0f}%"
+    return (
+        f"| {r['chains']} | {r['n']} | {r['finished']}/{r['jobs']} | {r['iterations']} "
+        f"| {r['seconds']:.1f} | {r['steps_per_s']:.2f} | {r['chain_steps_per_s']:.0f} "
+        f"| {r['samples_per_s']:.1f} | {busy} |"
+    )
+
+
+def report(results: dict[str, tuple[list[dict], dict, list[dict]]], p: Plan) -> str:
     """Markdown tables and the extrapolations."""
     device = torch.cuda.get_device_name(0) if p.device == "cuda" else "CPU (smoke test)"
     lines = [f"# GPU throughput ({device}, {p.size} px, torch {torch.__version__})", ""]
-    for name, (scan, final) in results.items():
+    for name, (scan, final, options) in results.items():
         lines += [
             f"## `{name}`", "",
             "| chains (K x jobs) | n | jobs done | steps | s | steps/s | chain-steps/s | "
-            "samples/s |",
-            "|---|---|---|---|---|---|---|---|",
+            "samples/s | device busy |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *[_row(r) for r in [*scan, final]],
+            "", f"Best packing: {final['chains']} chains. Sweep: {extrapolate(final)}.", "",
+            f"Device speed options, bare forward + backward at {final['chains']} rows:", "",
+            "| option | s per step | speed-up |", "|---|---|---|",
+            *[f"| {o['option']} | {o['seconds']:.4f} | {o['speed_up']:.2f} |" for o in options],
+            "",
         ]
-        for r in [*scan, final]:
-            if r["error"]:
-                lines.append(f"| {r['chains']} | {r['n']} | {r['error']} | | | | | |")
-                continue
-            lines.append(
-                f"| {r['chains']} | {r['n']} | {r['finished']}/{r['jobs']} | {r['iterations']} "
-                f"| {r['seconds']:.1f} | {r['steps_per_s']:.2f} | {r['chain_steps_per_s']:.0f} "
-                f"| {r['samples_per_s']:.1f} |"
-            )
-        lines += ["", f"Best packing: {final['chains']} chains. Sweep: {extrapolate(final)}.", ""]
     return "\n".join(lines)
 
 

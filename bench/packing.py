@@ -7,16 +7,27 @@ n = 100, K = 10, quantised) run as 16 batches of 1 job, 4 of 4 and 1 of 16 with
 backward pass of its batch. Ray: ``pipeline.sweep.run`` on a small `mnist` sweep (4
 output neurons x 2 relative bands, n = 50, 2 jobs per batch), 1 actor against 2 actors of
 1 CPU each, model loading and Ray start-up included (they are part of a real sweep).
+Device efficiency: a 16-job `mnist` sweep (8 output units x the 2 default relative bands,
+n = 50, K = 10, 4 jobs per batch) and a 16-job `faces` sweep (the same at 64 px, n = 20)
+on 2 actors of 1 CPU: the bare forward + backward time of all its evaluations
+(rows evaluated forward and backward, from the job records' ``evals_forward`` and
+``evals_backward``; the bare forward and backward times per row measured at 40 rows, one
+thread) over wall time x actors. Wall time starts after Ray is up and includes the
+actors' start and model loading.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import ray
 import torch
 
 from bench.common import observed, quantile_band
@@ -80,6 +91,81 @@ def ray_scaling(actors: tuple[int, ...] = (1, 2), units: int = 4, n: int = 50) -
     return rows
 
 
+def bare_row_seconds(preset: zoo.Preset, rows: int, repeats: int = 15) -> tuple[float, float]:
+    """Median seconds per row, at ``rows`` rows, of codes -> G -> network (a forward) and of
+    the backward to the codes that a gradient step adds to it."""
+    forward, both = [], []
+    codes = torch.randn(rows, preset.generator.code_dim, generator=torch.Generator().manual_seed(0))
+    preprocess = preset.preprocess or (lambda x: x)
+    for _ in range(repeats):
+        x = codes.clone().requires_grad_(True)
+        start = time.perf_counter()
+        out = preset.network(preprocess(preset.generator(x)))
+        forward.append(time.perf_counter() - start)
+        torch.autograd.grad(out[:, 0].sum(), x)
+        both.append(time.perf_counter() - start)
+    t_forward, t_both = statistics.median(forward) / rows, statistics.median(both) / rows
+    return t_forward, max(t_both - t_forward, 0.0)
+
+
+def device_efficiency(
+    units: int = 8, n: int = 50, actors: int = 2, batch: int = 4, preset: str = "mnist",
+    size: int | None = None, overrides: tuple = (),
+) -> dict:
+    """Bare evaluation time of a sweep's evaluations over wall time x actors (``size``: the
+    network's input side, for presets that take one; ``overrides``: more sweep settings,
+    e.g. ``("sampler.method=fast",)``)."""
+    options = {} if size is None else {"size": size}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    t_forward, t_backward = bare_row_seconds(zoo.load(preset, **options), batch * 10)
+    torch.set_num_threads(threads)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=actors, include_dashboard=False, logging_level="ERROR")
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-eff-") as tmp:
+            cfg = compose([
+                f"preset={preset}", *[f"+network.options.{k}={v}" for k, v in options.items()],
+                f"neurons.select=[{{layer: null, units: {list(range(units))}}}]",
+                f"sampler.n={n}", "sampler.k=10", f"cluster.actors={actors}",
+                "cluster.num_cpus=1", f"cluster.jobs_per_batch={batch}",
+                "cluster.progress_seconds=1000", f"output.dir={Path(tmp) / 'out'}",
+                "name=bench-eff", *overrides,
+            ])
+            start = time.perf_counter()
+            root = run(cfg, progress_stream=io.StringIO())
+            wall = time.perf_counter() - start
+            jobs = pq.read_table(root / "jobs").to_pylist()
+    finally:
+        if started:
+            ray.shutdown()
+    stats = [json.loads(j["stats"] or "{}") for j in jobs]
+    forwards = sum(int(s.get("evals_forward") or 0) for s in stats)
+    backwards = sum(int(s.get("evals_backward") or 0) for s in stats)
+    bare = forwards * t_forward + backwards * t_backward
+    return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
+            "n": n, "jobs_per_batch": batch, "evaluations": f"{forwards} / {backwards}",
+            "bare": bare, "wall": wall, "actors": actors, "efficiency": bare / (wall * actors)}
+
+
+def efficiency_table(rows: list[dict]) -> str:
+    """Markdown table of device-efficiency measurements (one row each)."""
+    return "\n".join([
+        "| preset | jobs | n | jobs per batch | rows forward / backward | bare s | wall s | "
+        "actors | efficiency |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[f"| {r['preset']} | {r['jobs']} | {r['n']} | {r['jobs_per_batch']} | "
+          f"{r['evaluations']} | {r['bare']:.1f} | {r['wall']:.1f} | {r['actors']} | "
+          f"{r['efficiency']:.2f} |" for r in rows],
+    ])
+
+
+def device_efficiencies() -> list[dict]:
+    """The efficiency target's two sweeps: 16 jobs of `mnist` and of `faces` (at 64 px)."""
+    return [device_efficiency(), device_efficiency(preset="faces", size=64, n=20)]
+
+
 def table(rows: list[dict]) -> str:
     """Markdown table; speed-ups relative to the first row of each kind."""
     lines = ["| setting | jobs | samples | s | samples/s | speed-up |", "|---|---|---|---|---|---|"]
@@ -97,3 +183,4 @@ def table(rows: list[dict]) -> str:
 if __name__ == "__main__":
     torch.set_num_threads(2)
     print(table(packing() + ray_scaling()))
+    print(efficiency_table(device_efficiencies()))

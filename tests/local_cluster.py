@@ -33,18 +33,21 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _pids_under(folder: str) -> list[int]:
-    """Processes whose command line names ``folder`` (a node's temp folder)."""
+def _node_pids(session: int, folder: str) -> list[int]:
+    """A node's processes: those in the session of its ``ray start`` (raylet, agents, and the
+    workers, which take process groups of their own) and any whose command line names its
+    temp ``folder``."""
     pids = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if folder.encode() in (entry / "cmdline").read_bytes():
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[3]) == session or folder.encode() in (entry / "cmdline").read_bytes():
                 pids.append(int(entry.name))
-        except OSError:
+        except (OSError, IndexError, ValueError):
             continue
-    return [pid for pid in pids if pid != os.getpid()]
+    return pids
 
 
 @dataclass
@@ -56,11 +59,10 @@ class Node:
     log: Path
 
     def kill(self) -> None:
-        """SIGKILL the node: its process group and every process that names its temp folder."""
-        for pid in [self.process.pid, *_pids_under(self.temp)]:
+        """SIGKILL every process of the node (as a machine that dies would lose them)."""
+        for pid in _node_pids(self.process.pid, self.temp):
             try:
-                os.killpg(pid, signal.SIGKILL) if pid == self.process.pid else os.kill(
-                    pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 continue
         self.process.wait(timeout=30)

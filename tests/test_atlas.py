@@ -15,15 +15,20 @@ from html import escape
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from PIL import Image
 
 from bench.atlas import synthetic_dataset
 from pipeline.atlas import AtlasSettings, Filters, build, build_from_config, compose, default_out
-from pipeline.atlas.catalog import slug
+from pipeline.atlas.catalog import BandJob, slug
+from pipeline.atlas.diagnostics import diagnostics, status_counts
+from pipeline.atlas.images import thumbnail
 from pipeline.atlas.projection import project
+from pipeline.atlas.samples import band_samples
 from pipeline.atlas.select import farthest_first
+from pipeline.atlas.sprites import write_sheet
 from pipeline.errors import ConfigError
 from pipeline.store import JobRecord, SweepStore, job_table, read_jobs, read_samples
 from pipeline.zoo.labels import imagenet_labels
@@ -85,8 +90,10 @@ def test_index_lists_every_entry_with_labels_and_summaries(dataset: Path, built:
     names = imagenet_labels()
     for entry in data["entries"]:
         mine = [r for r in jobs if r["target"] == entry["name"]]
-        reached = [r for r in mine if r["status"] == "done" and r["n_samples"]]
+        reached = [r for r in mine if r["status"] in ("done", "partial") and r["n_samples"]]
         assert entry["bands"] == len(mine) and entry["reached"] == len(reached)
+        assert entry["statuses"] == {s: sum(r["status"] == s for r in mine)
+                                     for s in ("done", "partial", "infeasible", "failed")}
         assert entry["samples"] == sum(r["n_samples"] for r in mine)
         assert (built / entry["page"]).is_file()
         if entry["kind"] == "neuron":
@@ -104,7 +111,7 @@ def entry_data(out: Path, page: str) -> dict:
 
 def stored(dataset: Path, target: str) -> dict[str, list]:
     """The stored samples of a target by job id, in sample order."""
-    rows = read_samples(dataset, ["job_id", "sample", "activations", "code", "image", "chain"],
+    rows = read_samples(dataset, ["job_id", "sample", "activations", "features", "image", "chain"],
                         pc.field("target") == target).to_pylist()
     by_job: dict[str, list] = {}
     for row in sorted(rows, key=lambda r: r["sample"]):
@@ -125,7 +132,7 @@ def test_neuron_page_rows_high_to_low_with_diverse_samples(dataset: Path, built:
         rows = by_job[job_id]
         section = html.split(f'data-job="{job_id}"')[1].split("</section>")[0]
         cells = re.findall(r'data-i="(\d+)" title="activation ([^ ]+) \| sample (\d+)', section)
-        expected = farthest_first(np.array([r["code"] for r in rows]), 5)
+        expected = farthest_first(np.array([r["features"] for r in rows]), 5)
         assert [int(i) for i, _, _ in cells] == expected
         for i, act, sample in cells:
             assert int(sample) == rows[int(i)]["sample"]
@@ -135,7 +142,7 @@ def test_neuron_page_rows_high_to_low_with_diverse_samples(dataset: Path, built:
     assert html.count('<svg class="hist"') == len(by_job)
     assert html.count("<rect") == len(by_job) * AtlasSettings().bins
     assert 'href="../figures/' in html and 'href="../index.html"' in html
-    assert '<canvas id="map"' in html
+    assert '<canvas id="map"' in html and "its E-features, one projection" in html
 
 
 def test_sprite_sheets_hold_every_sample_at_its_slot(dataset: Path, built: Path) -> None:
@@ -306,6 +313,13 @@ def test_bad_settings_and_folders_raise_config_errors(dataset: Path, tmp_path: P
         AtlasSettings(per_band=0)
     with pytest.raises(ConfigError, match="select_on"):
         AtlasSettings(select_on="pixels")
+    with pytest.raises(ConfigError, match="atlas map"):
+        AtlasSettings(map="tsne")
+    with pytest.raises(ConfigError, match="workers"):
+        AtlasSettings(workers=-1)
+    if importlib.util.find_spec("umap") is None:
+        with pytest.raises(ConfigError, match="pip install umap-learn"):
+            AtlasSettings(map="umap")
     with pytest.raises(ConfigError, match="filters"):
         AtlasSettings.from_dict({"filters": {"layer": ["fc"]}})
     with pytest.raises(ConfigError, match="not a sweep output"):
@@ -345,3 +359,56 @@ def test_command_line_prints_the_index(dataset: Path, tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "pipeline.atlas", f"dataset={tmp_path}"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("ConfigError: ")
+
+
+def test_map_uses_stored_features_else_codes(dataset: Path) -> None:
+    rows = read_samples(dataset, None, pc.field("target") == "classifier.1:2")
+    rows = rows.filter(pc.field("job_id") == rows.column("job_id")[0]).sort_by("sample")
+    stored_features = np.array(rows.column("features").to_pylist(), dtype=np.float32)
+    with_features = band_samples(rows, "j", "code")
+    assert with_features.source == "features" and stored_features.shape[1] == 4
+    assert np.array_equal(with_features.features, stored_features)
+    assert with_features.diverse == farthest_first(stored_features)
+    codes = np.array(rows.column("code").to_pylist(), dtype=np.float32)
+    for older in (rows.drop_columns(["features"]),  # a dataset written before the column
+                  rows.set_column(rows.schema.get_field_index("features"), "features",
+                                  pa.nulls(rows.num_rows, pa.list_(pa.float32())))):
+        by_code = band_samples(older, "j", "code")
+        assert by_code.source == "code" and np.array_equal(by_code.features, codes)
+        assert by_code.diverse == farthest_first(codes)
+
+
+def test_statuses_and_diagnostics_per_entry() -> None:
+    def job(status: str, n: int, **stats: float) -> BandJob:
+        record = {"status": status, "n_samples": n, "edge_share": stats.pop("edge", None)}
+        return BandJob(record, {}, stats)
+
+    jobs = [job("done", 10, rhat=1.02, ess=8.0, evals_per_sample=4.0, edge=0.01),
+            job("partial", 4, rhat=1.3, ess=2.0, evals_per_sample=8.0, edge=0.2),
+            job("infeasible", 0, rhat=9.0), job("failed", 0), job("weird", 0)]
+    assert [j.reached for j in jobs] == [True, True, False, False, False]
+    assert status_counts(jobs) == {"done": 1, "partial": 1, "infeasible": 1, "failed": 2}
+    assert diagnostics(jobs) == {"rhat": 1.3, "ess": 2.0, "evals": 6.0, "edge": 0.2}
+    assert diagnostics(jobs[2:]) == dict.fromkeys(("rhat", "ess", "evals", "edge"))
+
+
+def test_sprite_sheets_and_previews_from_webp_samples(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    pixels = [rng.integers(0, 256, size=(10 + i, 12, 3), dtype=np.uint8) for i in range(5)]
+    stored = []
+    for array in pixels:
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="WEBP", lossless=True, exact=True)
+        stored.append(buffer.getvalue())
+    sheet = write_sheet(tmp_path, "job", stored, 64)
+    assert (sheet.cell, sheet.cols, sheet.count) == (14, 3, 5)
+    with Image.open(tmp_path / sheet.path) as image:
+        grid = np.asarray(image.convert("RGB"))
+    for i, array in enumerate(pixels):
+        x, y = sheet.offset(i)
+        top, left = y + (14 - array.shape[0]) // 2, x + (14 - array.shape[1]) // 2
+        assert np.array_equal(grid[top:top + array.shape[0], left:left + array.shape[1]], array)
+    preview = thumbnail(stored[0], 64)
+    assert preview.startswith(b"\x89PNG")
+    with Image.open(io.BytesIO(preview)) as image:
+        assert np.array_equal(np.asarray(image.convert("RGB")), pixels[0])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bench import atlas as bench_atlas
 from bench.atlas import synthetic_dataset
 from pipeline.atlas import AtlasSettings, build
 from pipeline.atlas.browser import Chromium
@@ -236,3 +237,13 @@ def test_hostile_names_stay_text(atlas: Path, entries: list[dict], browser: Chro
     search(browser, "<script>")
     assert cells(browser, 2) == [EVIL]
     assert browser.evaluate("document.querySelectorAll('#entries script').length") == 0
+
+
+def test_benchmark_runs_small(tmp_path: Path) -> None:
+    result = bench_atlas.run(neurons=3, bands=2, samples=7, size=8, added=1, workers=1,
+                             work=tmp_path)
+    assert result["errors"] == [] and result["page_marks"]["points"] == str(2 * 7)
+    assert result["files"] <= 7 + 6 * (3 + 1 + 1) * 2  # a few files per neuron x band
+    assert not list((tmp_path / "atlas").rglob("thumbs"))
+    text = bench_atlas.table(result)
+    assert text.count("\n| ") == 7 and "added 1 neurons" in text

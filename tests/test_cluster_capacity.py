@@ -101,13 +101,13 @@ def waits_for_a_gpu_node(head: LocalCluster) -> None:
 def test_wait_for_nodes_checks_that_workers_joined(head: LocalCluster) -> None:
     nodes = len(head.nodes)
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.runner.cluster", head.address, str(nodes), "60"],
+        [sys.executable, "-m", "pipeline.runner.join", head.address, str(nodes), "60"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{nodes} Ray nodes joined" in done.stdout
     late = subprocess.run(
-        [sys.executable, "-m", "pipeline.runner.cluster", head.address, str(nodes + 1), "3"],
+        [sys.executable, "-m", "pipeline.runner.join", head.address, str(nodes + 1), "3"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert late.returncode == 1

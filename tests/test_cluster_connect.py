@@ -63,3 +63,16 @@ def test_a_server_that_is_not_a_ray_head_is_a_config_error() -> None:
         thread.join(5)
     with pytest.raises(EnvironmentFault, match="refused"):
         cluster.probe(address, 1)  # the server is gone now
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["ray://127.0.0.1", "2", "1"], 2, "ConfigError: cluster.address must look like host:port"),
+    (["127.0.0.1:1"], 2, "ConfigError: usage: python -m pipeline.runner.join"),
+    ([f"ray://127.0.0.1:{free_ports(1)[0]}", "2", "1"], 1, "EnvironmentFault: no Ray cluster"),
+])
+def test_node_wait_says_whose_fault_in_one_line(args: list[str], code: int, says: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "pipeline.runner.join", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == code
+    assert done.stderr.strip().splitlines()[-1].startswith(says), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "RuntimeWarning" not in done.stderr

@@ -139,7 +139,7 @@ def test_dockerfile_installs_exactly_the_pinned_dependencies() -> None:
 
 def fake_python(folder: Path, log: Path, waits_for: int = 0) -> Path:
     """A stand-in for the project's Python: ``-c`` snippets run for real, every other
-    command line is appended to ``log`` as JSON. ``-m pipeline.runner.cluster`` (the wait
+    command line is appended to ``log`` as JSON. ``-m pipeline.runner.join`` (the wait
     for nodes) returns once ``waits_for`` ``ray start`` lines are logged (at most 20 s)."""
     script = folder / "python"
     script.write_text(f"""#!{sys.executable}
@@ -150,7 +150,7 @@ if args[0] == "-c":
 with open({str(log)!r}, "a") as out:
     out.write(json.dumps(args) + "\\n")
 deadline = time.monotonic() + 20
-while args[:2] == ["-m", "pipeline.runner.cluster"] and time.monotonic() < deadline:
+while args[:2] == ["-m", "pipeline.runner.join"] and time.monotonic() < deadline:
     if open({str(log)!r}).read().count('"start"') >= {waits_for}:
         break
     time.sleep(0.1)
@@ -231,12 +231,12 @@ def test_slurm_waits_for_every_node_and_resumes_in_one_folder(tmp_path: Path) ->
             for job_id in ("101", "102")]
     for job_id, lines in zip(("101", "102"), runs, strict=True):
         starts = [a for a in lines if "start" in a]
-        [wait] = [a for a in lines if a[:2] == ["-m", "pipeline.runner.cluster"]]
+        [wait] = [a for a in lines if a[:2] == ["-m", "pipeline.runner.join"]]
         [sweep] = [a for a in lines if a[:2] == ["-m", "pipeline.sweep"]]
         port = str(20000 + int(job_id))  # from the job id: not a fixed 6379
         # the sweep starts once the wait saw both nodes start (the wait blocks until then)
         assert len(starts) == 2 and lines.index(sweep) > max(map(lines.index, starts))
-        assert wait == ["-m", "pipeline.runner.cluster", f"127.0.0.1:{port}", "2", "300"]
+        assert wait == ["-m", "pipeline.runner.join", f"127.0.0.1:{port}", "2", "300"]
         head = next(a for a in starts if "--head" in a)
         assert "--node-ip-address=127.0.0.1" in head and f"--port={port}" in head  # RAY_IFACE
         assert sweep[2:4] == ["--config-name", "demo"] and sweep[-1] == "sampler.n=5"

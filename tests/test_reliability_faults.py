@@ -63,17 +63,17 @@ def assert_exact(cfg, models: Models | None = None) -> list[dict]:
 
 
 class DiesOnce(Worker):
-    """A worker whose process kills itself (SIGKILL) in the first batch any actor starts."""
+    """A worker whose process kills itself (SIGKILL) at the first job any actor starts."""
 
     marker = ""
 
-    def run(self, jobs: list) -> list:
+    def prepare(self, job):
         try:
             os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
         except FileExistsError:
-            return super().run(jobs)
+            return super().prepare(job)
         os.kill(os.getpid(), signal.SIGKILL)
-        return []
+        return None
 
 
 def test_actor_killed_midway_is_replaced_and_its_jobs_rerun(ray_session, toy_cfg, tmp_path):
@@ -184,7 +184,7 @@ def test_unreachable_band_is_recorded_infeasible_and_the_sweep_goes_on(ray_sessi
                   "neurons.select=[{layer: null, units: [0]}]")
     run(cfg, progress_stream=io.StringIO())
     records = {r["bands"][0]["lo"]: r for r in assert_exact(cfg)}
-    assert records[-1.0]["status"] == "done" and records[-1.0]["n_samples"] > 0
+    assert records[-1.0]["status"] in ("done", "partial") and records[-1.0]["n_samples"] > 0
     unreachable = records[1000.0]
     assert unreachable["status"] == "infeasible" and unreachable["n_samples"] == 0
     best = json.loads(unreachable["stats"])["best_activations"]

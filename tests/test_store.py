@@ -236,7 +236,7 @@ def test_dataset_reads_agree_across_readers(toy_dataset: Path) -> None:
     stored = sum(j["n_samples"] for j in jobs)
     assert stored > 0 and arrow.num_rows == len(frame) == ducked[0] == ducked[1] == stored
     assert set(arrow.column("unit").to_pylist()) <= {0, 1}
-    assert all(j["status"] in ("done", "infeasible") for j in jobs)
+    assert all(j["status"] in ("done", "partial", "infeasible") for j in jobs)
     assert arrow.schema.field("unit").type == pa.int32()
 
 

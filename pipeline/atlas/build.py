@@ -34,6 +34,7 @@ PAGE_SETTINGS = ("per_band", "select_on", "thumb_max", "thumb_px", "bins", "figu
                  "figure_per_row", "figure_scale", "map")
 SHEET_SETTINGS = ("thumb_max",)
 SAVE_SECONDS = 10.0
+PER_WORKER = 16  # stale entries per extra worker process, at least
 
 
 def default_out(dataset: Path) -> Path:
@@ -80,7 +81,9 @@ class _Builder:
 
 
 def _workers(settings: AtlasSettings, stale: int) -> int:
-    return max(1, min(settings.workers or os.cpu_count() or 1, stale))
+    """Processes for ``stale`` entries (small updates render in this process)."""
+    wanted = settings.workers or os.cpu_count() or 1
+    return max(1, min(wanted, -(-stale // PER_WORKER)))
 
 
 def _render_all(builder: _Builder, stale: list[tuple[Entry, str]], progress: BuildProgress
@@ -90,8 +93,9 @@ def _render_all(builder: _Builder, stale: list[tuple[Entry, str]], progress: Bui
     workers = _workers(builder.settings, len(stale))
     with ExitStack() as stack:
         if workers > 1:
-            spawn = get_context("spawn")  # no fork of a process with Arrow's threads
-            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=spawn))
+            # fork: workers start at once, and scripts need no ``if __name__ == "__main__"``
+            fork = get_context("fork")
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=fork))
             results = pool.map(render_entry, (builder.task(e) for e, _ in stale), chunksize=4)
         else:
             results = map(render_entry, (builder.task(e) for e, _ in stale))

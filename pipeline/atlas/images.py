@@ -1,4 +1,4 @@
-"""Stored PNG samples -> thumbnails, tiny feature vectors and PIL images."""
+"""Stored samples (PNG or WebP) -> thumbnails, tiny feature vectors and PIL images."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ def open_png(data: bytes) -> Image.Image:
 
 
 def thumbnail(data: bytes, max_side: int) -> bytes:
-    """PNG bytes of at most ``max_side`` pixels a side: the stored bytes when small enough."""
+    """PNG bytes of at most ``max_side`` pixels a side: the stored bytes when they are a
+    small enough PNG (a stored WebP is re-encoded)."""
     with Image.open(io.BytesIO(data)) as image:
-        if max(image.size) <= max_side:
+        if max(image.size) <= max_side and image.format == "PNG":
             return data
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()

@@ -115,14 +115,18 @@ def _map(entry: Entry, shown: dict[str, Shown], method: str) -> str:
     bands = [(i, job) for i, job in enumerate(entry.jobs) if job.job_id in shown]
     if not bands:
         return ""
+    sources = {shown[job.job_id][0].source for _, job in bands}
+    what = "E-features" if sources == {"features"} else (
+        "generator codes (this dataset stores no E-features)" if sources == {"code"}
+        else "E-features, or generator codes where a band stores no E-features")
     legend = "".join(
         f'<li><i class="swatch" style="background:{band_color(i)}"></i>'
         f"{escape(job.band_text(0))}</li>" for i, job in bands
     )
     return f"""<section class="map"><h2>Map of the inverse set</h2>
 <p class="muted">Every stored sample of every band, placed by a {escape(method.upper())} of
-its E-features (the generator codes when the dataset stores no features), one projection for
-all bands. Hover for the image and activation; click for the full image.</p>
+its {what}, one projection for all bands. Hover for the image and activation; click for the
+full image.</p>
 <div class="mapbox"><canvas id="map" width="640" height="480" aria-label="map of samples">
 </canvas><div id="tip" hidden><span class="cell"></span><p></p></div></div>
 <ul class="legend">{legend}</ul></section>"""

@@ -38,6 +38,7 @@ class BandSamples:
     images: list[bytes]  # PNGs
     features: np.ndarray  # (n, d): E-features when stored, else the generator codes
     diverse: list[int]  # positions, greedy farthest-point order over all n samples
+    source: str  # what ``features`` are: "features" (E-features) or "code"
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -47,11 +48,12 @@ def _matrix(column: pa.ChunkedArray, rows: int) -> np.ndarray:
     return column.combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(rows, -1)
 
 
-def _features(table: pa.Table) -> np.ndarray:
+def _features(table: pa.Table) -> tuple[np.ndarray, str]:
     """The ``features`` column (E-features) when every row has one, else the codes."""
+    name = "code"
     if "features" in table.column_names and table.column("features").null_count == 0:
-        return _matrix(table.column("features"), table.num_rows).astype(np.float32)
-    return _matrix(table.column("code"), table.num_rows).astype(np.float32)
+        name = "features"
+    return _matrix(table.column(name), table.num_rows).astype(np.float32), name
 
 
 def band_samples(table: pa.Table, job_id: str, select_on: str) -> BandSamples:
@@ -60,12 +62,12 @@ def band_samples(table: pa.Table, job_id: str, select_on: str) -> BandSamples:
     table = table.sort_by("sample")
     n = table.num_rows
     images = table.column("image").to_pylist()
-    features = _features(table)
+    features, source = _features(table)
     on = features if select_on == "code" else np.stack([tiny(png) for png in images])
     return BandSamples(
         job_id, table.column("sample").to_numpy(), _matrix(table.column("activations"), n),
         table.column("phase").to_pylist(), table.column("step").to_numpy(),
-        table.column("chain").to_numpy(), images, features, farthest_first(on),
+        table.column("chain").to_numpy(), images, features, farthest_first(on), source,
     )
 
 

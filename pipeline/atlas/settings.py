@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,9 @@ class AtlasSettings:
                               f"{self.workers!r}")
         if self.map not in MAPS:
             raise ConfigError(f"atlas map must be one of {MAPS}, got {self.map!r}")
+        if self.map == "umap" and importlib.util.find_spec("umap") is None:
+            raise ConfigError("atlas map=umap needs umap-learn; pip install umap-learn, "
+                              "or use map=pca")
         if self.select_on not in SELECT_ON:
             raise ConfigError(f"atlas select_on must be one of {SELECT_ON}, got {self.select_on!r}")
         if self.labels_layer is not None and self.labels is None:

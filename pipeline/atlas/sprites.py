@@ -6,6 +6,7 @@ Sample at position ``i`` (samples sorted by index) sits in cell ``(i % cols, i /
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import uuid
@@ -13,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
-
-from pipeline.atlas.images import open_png
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,8 @@ def sprite_path(job_id: str) -> str:
 def _thumbs(images: list[bytes], max_side: int) -> list[Image.Image]:
     out = []
     for png in images:
-        image = open_png(png).convert("RGB")
+        with Image.open(io.BytesIO(png), formats=("PNG", "WEBP")) as stored:
+            image = stored.convert("RGB")
         if max(image.size) > max_side:
             image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         out.append(image)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from pipeline.models.transforms import RandomTransforms
 from pipeline.runner.job import JobSpec
 from pipeline.runner.models import Models
 from pipeline.runner.ranges import observed_ranges, to_absolute
+from pipeline.runner.stream import Feed, Outbox
 from pipeline.sampler import Problem, SamplerConfig, iter_problems
 from pipeline.store import JobRecord, StoreFormat, samples_table, shard_path
 from pipeline.store.shards import write_shard
@@ -98,14 +100,22 @@ class Worker:
         cache_dir: str | None = None,
         root: str | None = None,
         fmt: StoreFormat | None = None,
+        jobs_per_batch: int = 4,
     ) -> None:
         """``root``: the dataset folder this worker writes its shards to (None: it returns
-        them); ``fmt``: how samples are stored."""
+        them); ``fmt``: how samples are stored; ``jobs_per_batch``: the sampling loop keeps
+        that many jobs' chains in flight (``submit``)."""
         torch.set_num_threads(max(1, int(threads)))
         self.root, self.format = root, fmt or StoreFormat()
+        self.jobs_per_batch = jobs_per_batch
         self.device = pick_device(device)
         self.models = Models(model, self.device, cache_dir)
         self._ranges: dict[tuple, tuple[float, float]] = {}
+        self._where = self.describe()
+        self._feed: Feed | None = None
+        self._outbox = Outbox()
+        self._wake = threading.Event()
+        self._sampler: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
         """Where this worker runs: device (with the GPU's name), host and process id."""
@@ -144,34 +154,99 @@ class Worker:
         outcomes, ready = self._prepare(jobs)
         if ready:
             outcomes.update(self._sample(ready, jobs[0].sampler))
-        where = self.describe()
-        for outcome in outcomes.values():
-            outcome.device, outcome.host = where["device"], where["host"]
-        return [outcomes[job.job_id] for job in jobs]
+        return [self._stamp(outcomes[job.job_id]) for job in jobs]
+
+    def _stamp(self, outcome: Outcome) -> Outcome:
+        """``outcome`` with where it ran."""
+        outcome.device, outcome.host = self._where["device"], self._where["host"]
+        return outcome
+
+    # -- continuous batching (pipeline.runner.stream) -------------------------------------
+
+    def submit(self, jobs: list[JobSpec]) -> int:
+        """Queue ``jobs`` for this worker's sampling loop (started on first use) and return
+        at once how many wait; their outcomes come from :meth:`collect`. All jobs a worker
+        samples share their sampler settings (one sweep's)."""
+        if self._feed is None:
+            self._sampler = dict(jobs[0].sampler)
+            self._feed = Feed(self._checked, self._reject)
+            threading.Thread(target=self._loop, name="sampling", daemon=True).start()
+        self._feed.put(jobs)
+        self._wake.set()
+        return len(self._feed)
+
+    def collect(self, timeout: float = 1.0) -> list[Outcome]:
+        """The outcomes of the jobs finished since the last call (waits up to ``timeout`` s
+        for one)."""
+        return self._outbox.take(timeout)
+
+    def _checked(self, job: JobSpec) -> Problem:
+        if job.sampler != self._sampler:
+            raise ConfigError("jobs sampled by one worker must share their sampler settings")
+        return self.prepare(job)
+
+    def _reject(self, job: JobSpec, err: Exception) -> None:
+        self._outbox.put(self._stamp(_error(job, err)))
+
+    def _loop(self) -> None:
+        """The sampling thread: whenever jobs wait, run them through the engine with
+        ``jobs_per_batch x k`` chain slots, until none is active or waiting."""
+        settings = dict(self._sampler or {})
+        transform = settings.pop("transform", None)
+        config = SamplerConfig.from_dict(settings)
+        moves = RandomTransforms(**transform) if transform else None
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            while len(self._feed):
+                self._drain(config, moves)
+
+    def _drain(self, config: SamplerConfig, moves: RandomTransforms | None) -> None:
+        """One run of the engine over the feed; if it fails, each job it held is redone
+        alone (so that one bad job fails alone), from its own seed."""
+        feed, ended = self._feed, set()
+        feed.pulled = []
+        try:
+            for index, result in iter_problems(
+                self.models.generator, self.models.encoder, feed, config, moves,
+                slots=self.jobs_per_batch * config.k,
+            ):
+                ended.add(index)
+                job, problem = feed.pulled[index]
+                self._outbox.put(self._stamp(self._outcome(job, problem, result)))
+        except Exception:
+            for index, (job, problem) in enumerate(feed.pulled):
+                if index not in ended:
+                    self._outbox.put(self._stamp(self._alone(job, problem, config, moves)))
+
+    def _alone(
+        self, job: JobSpec, problem: Problem, config: SamplerConfig, moves: RandomTransforms | None
+    ) -> Outcome:
+        try:
+            [(_, result)] = iter_problems(
+                self.models.generator, self.models.encoder, [problem], config, moves)
+        except Exception as err:
+            return _error(job, err)
+        return self._outcome(job, problem, result)
+
+    def prepare(self, job: JobSpec) -> Problem:
+        """The sampling problem of ``job`` on this worker's models (its neurons built, its
+        relative bands resolved); raises what is wrong with the job."""
+        for ref in job.neurons:
+            self.models.neuron(ref)
+        self._observe([job])
+        return self._problem(job)
 
     def _prepare(
         self, jobs: list[JobSpec]
     ) -> tuple[dict[str, Outcome], list[tuple[JobSpec, Problem]]]:
         """The problems of the jobs that can run, and the error outcomes of the others."""
         outcomes: dict[str, Outcome] = {}
-        valid: list[JobSpec] = []
+        ready: list[tuple[JobSpec, Problem]] = []
         for job in jobs:
             try:
-                for ref in job.neurons:
-                    self.models.neuron(ref)
-                valid.append(job)
+                ready.append((job, self.prepare(job)))
             except Exception as err:  # reported per job: the sweep goes on
-                outcomes[job.job_id] = _error(job, err)
-        try:
-            self._observe(valid)
-        except Exception as err:
-            outcomes.update({job.job_id: _error(job, err) for job in valid})
-            valid = []
-        ready: list[tuple[JobSpec, Problem]] = []
-        for job in valid:
-            try:
-                ready.append((job, self._problem(job)))
-            except Exception as err:
                 outcomes[job.job_id] = _error(job, err)
         return outcomes, ready
 

@@ -251,7 +251,8 @@ def actor_shape(settings: ClusterSettings, jobs: int) -> tuple[int, float, float
 def wait_for_nodes(address: str, count: int, timeout: float) -> int:
     """Wait until the Ray head at ``address`` answers and ``count`` nodes are alive; return
     how many are. Past ``timeout`` seconds: an :class:`EnvironmentFault` naming how many
-    joined. For cluster scripts (jobs/slurm.sbatch), which start the nodes themselves."""
+    joined. For cluster scripts (jobs/slurm.sbatch, through :mod:`pipeline.runner.join`), which
+    start the nodes themselves."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -275,12 +276,3 @@ def wait_for_nodes(address: str, count: int, timeout: float) -> int:
     finally:
         ray.shutdown()
 
-
-if __name__ == "__main__":  # python -m pipeline.runner.cluster ADDRESS NODES TIMEOUT
-    import sys
-
-    try:
-        print(f"{wait_for_nodes(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))} Ray nodes "
-              f"joined {sys.argv[1]}")
-    except EnvironmentFault as err:
-        sys.exit(f"EnvironmentFault: {err}")

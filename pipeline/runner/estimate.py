@@ -1,11 +1,12 @@
 """What a sweep's jobs will cost before they run: evaluations and dataset size (--dry-run).
 
-Both are estimates. Evaluations (one forward and backward of G, f and E for one chain)
-follow what the sampler typically needs on real networks (bench/RESULTS.md): the default
-(``ess``) about 8 forward evaluations per sample on typical bands ("Coverage"; high bands
-take more); ``fast`` about four outer iterations of the augmented Lagrangian to seed K
-chains, then about two fast steps per sample and chain ("Sampling efficiency"); other
-methods run their fixed budgets.
+Both are estimates. Evaluations are counted as the sampler's budget counts them, in
+forward-equivalents of G and the network for one chain (a backward counts as two). The
+``ess`` method (the default) stops a job at ``budget`` per requested sample, so its
+figure is that cap. The gradient methods follow what they typically need on real networks
+(bench/RESULTS.md, "Sampling efficiency"): ``fast`` about four outer iterations of the
+augmented Lagrangian to seed K chains, then about two steps per sample and chain, each a
+forward and a backward; the others run their fixed step counts.
 The size of a sample is measured: images of G on a few codes from its prior (what the
 default method's samples are drawn from), encoded as the store will, plus the code and features columns at their stored precision.
 """
@@ -25,15 +26,23 @@ from pipeline.store.formats import compact_features
 
 SEED_OUTER = 4  # outer iterations a seed phase typically takes
 STEPS_PER_SAMPLE = 2  # fast steps per accepted sample and chain, typically
-ESS_EVALS_PER_SAMPLE = 8  # forward evaluations per sample of the default method, typically
 ROW_BYTES = 96  # ids, activations, bands, phase, step, chain (compressed), per sample
 
 
+FORWARD_BACKWARD = 3  # forward-equivalents of one forward and one backward
+
+
 def evaluations(job: JobSpec) -> int:
-    """About how many chain evaluations ``job`` takes."""
+    """About how many forward-equivalent evaluations ``job`` takes."""
     s = job.sampler
     if s["method"] == "ess":
-        return ESS_EVALS_PER_SAMPLE * job.n
+        return math.ceil(job.n * s["budget"])
+    return FORWARD_BACKWARD * _gradient_steps(job)
+
+
+def _gradient_steps(job: JobSpec) -> int:
+    """Chain steps (forward + backward) of a gradient method's job."""
+    s = job.sampler
     seed = min(s["max_seed_steps"], SEED_OUTER * s["steps_per_outer"])
     if s["method"] == "fast":
         sample = STEPS_PER_SAMPLE * math.ceil(max(job.n - s["k"], 0) / s["k"])
@@ -65,8 +74,9 @@ def summary(jobs: Sequence[JobSpec], models: Models, fmt: StoreFormat) -> str:
     evals = sum(evaluations(job) for job in jobs)
     each = sample_bytes(models, fmt)
     return (
-        f"{len(jobs)} jobs, {samples} samples; expected about {evals:,} evaluations (chain "
-        f"forward + backward passes) and {_size(samples * each)} of samples "
+        f"{len(jobs)} jobs, {samples} samples; expected about {evals:,} evaluations "
+        f"(forward-equivalents of G and the network per chain) and {_size(samples * each)} of "
+        "samples "
         f"({each / 1024:.1f} KB per sample: images {fmt.image}, codes {fmt.codes})"
     )
 

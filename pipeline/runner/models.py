@@ -5,8 +5,9 @@ The model settings are a plain dict with four parts, each from a config group:
 - ``preset``: ``{"name": zoo preset, "factory": "module:function" or None, "options": {...}}``;
   ``factory`` builds a custom preset (a callable ``(device, **options) -> Preset``-like
   object with generator, network, preprocess, encoder_layer, output_layer, labels, neuron()).
-- ``network``: ``{"options": {...}}`` extra preset options that pick the network's variant
-  (e.g. ``size``, its input side).
+- ``network``: ``{"options": {...}, "channels_last": bool, "compile": bool}``: extra preset
+  options that pick the network's variant (e.g. ``size``, its input side), and the device
+  speed options of :func:`speed_up` (both off by default).
 - ``generator``: ``{"kind": "preset"}`` or ``{"kind": "pixel", "shape": [C, H, W]}`` or
   ``{"kind": "fourier", "size": S, "channels": 3, "decay": 1.0}``.
 - ``encoder``: ``{"layer": None or name, "pool": None or "mean"/"flatten"}`` (None: preset's).
@@ -77,6 +78,17 @@ def build_generator(
     raise ConfigError(f"generator.kind must be 'preset', 'pixel' or 'fourier', got {kind!r}")
 
 
+def speed_up(module: nn.Module, channels_last: bool = False, compile: bool = False) -> nn.Module:
+    """``module`` in place: its 4-d weights in the channels-last memory format (faster
+    convolutions on tensor-core GPUs), and compiled with ``torch.compile`` (``nn.Module.compile``:
+    the module and its layer names stay as they are, so neuron hooks still find them)."""
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
+    if compile:
+        module.compile()
+    return module
+
+
 class Models:
     """G, E and the preset, loaded once; neurons f are built on demand and cached."""
 
@@ -85,9 +97,16 @@ class Models:
         model: dict[str, Any],
         device: str | torch.device = "cpu",
         cache_dir: str | None = None,
+        fast: bool = True,
     ) -> None:
+        """``fast``: apply the network's speed options (:func:`speed_up`); the driver's copy,
+        which only checks neurons, leaves them off."""
         self.device = torch.device(device)
         self.preset = load_preset(model, self.device, cache_dir)
+        network = model.get("network") or {}
+        if fast:
+            speed_up(self.preset.network, bool(network.get("channels_last")),
+                     bool(network.get("compile")))
         self.generator = build_generator(model.get("generator"), self.preset, self.device)
         spec = model.get("encoder") or {}
         self.encoder = encoder(

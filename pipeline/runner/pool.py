@@ -1,10 +1,11 @@
-"""Drive a pool of Ray actors through a list of jobs: pack, dispatch, retry, commit, report.
+"""Drive a pool of Ray actors through a list of jobs: queue, collect, retry, commit, report.
 
-Each actor holds the models once and writes its jobs' samples shards itself; the driver
-commits a job's record once its shard is there. Fresh jobs go out in packed batches (at
-most ``jobs_per_batch``, fewer near the end so that every actor has work), and each actor
-has :data:`DEPTH` batches in flight, so it starts the next one without waiting for the
-driver. A job whose batch failed is retried on its own, up to ``retries`` times, then
+Each actor holds the models once and runs a sampling loop with continuous batching
+(:mod:`pipeline.runner.stream`): it keeps ``jobs_per_batch`` jobs' chains in flight, and
+the pool keeps up to :data:`DEPTH` times that many jobs queued on it, so when a job ends
+a queued one takes its slots at the next iteration, without waiting for the driver. The
+actor writes each job's samples shard itself; the driver commits the job's record once
+the shard is there. A job that failed is queued again, up to ``retries`` times, then
 recorded as failed.
 
 The pool neither hangs nor wastes: an actor that Ray cannot place on a node within
@@ -21,33 +22,36 @@ import logging
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError, RayError
+from ray.exceptions import RayError
 
 from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.runner.actor import Outcome, Worker
-from pipeline.runner.cluster import ClusterSettings, actor_shape
+from pipeline.runner.cluster import ClusterSettings, actor_shape, capacity
 from pipeline.runner.job import JobSpec
 from pipeline.runner.progress import SweepProgress
 from pipeline.store import SweepStore, job_table
 from pipeline.store.schema import STATUSES
 
-DEPTH = 2  # batches in flight per actor: one running, one queued on the actor
+DEPTH = 2  # jobs queued per actor, in units of jobs_per_batch: those running, as many waiting
+STOP_WAIT = 10.0  # seconds to wait for killed actors to free their resources
+COLLECT_WAIT = 1.0  # seconds an actor's collect call waits for a finished job
 START_TIMEOUT = 120.0  # seconds an actor may take to be placed and load the models
 log = logging.getLogger(__name__)
 
-Batch = list[tuple[JobSpec, int]]  # jobs and how many times each has failed so far
+Queued = tuple[JobSpec, int]  # a job and how many times it has failed so far
 
 
 @dataclass
 class _Actor:
-    """One actor of the pool and where it runs."""
+    """One actor of the pool, where it runs, and the jobs queued on it (in order)."""
 
     handle: Any
     info: dict[str, Any]
+    jobs: dict[str, Queued] = field(default_factory=dict)
 
 
 def _reason(err: BaseException) -> str:
@@ -55,6 +59,16 @@ def _reason(err: BaseException) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     named = [line for line in lines if "Error:" in line or "Exception:" in line]
     return (named or lines or [type(err).__name__])[-1][:2000]
+
+
+def dead(handle: Any) -> bool:
+    """Whether Ray reports an actor dead (its resources freed); if unknown, assume it is."""
+    try:
+        from ray._private import state
+
+        return state.actors(handle._actor_id.hex()).get("State") == "DEAD"
+    except Exception:  # an internal API: never let it stop a sweep
+        return True
 
 
 def placed(handle: Any) -> bool:
@@ -66,16 +80,6 @@ def placed(handle: Any) -> bool:
         return bool(state.actors(handle._actor_id.hex()).get("Pid"))
     except Exception:  # an internal API: never let it stop a sweep
         return True
-
-
-def free_actors(cpus: float, gpus: float) -> int:
-    """How many more actors of ``cpus`` CPUs and ``gpus`` GPUs the cluster's free resources
-    could hold (summed over nodes: an upper bound; an actor that fits nowhere times out)."""
-    free = ray.available_resources()
-    fit = math.floor(float(free.get("CPU", 0)) / cpus + 1e-9) if cpus > 0 else math.inf
-    if gpus > 0:
-        fit = min(fit, math.floor(float(free.get("GPU", 0)) / gpus + 1e-9))
-    return int(min(fit, 1 << 16))
 
 
 class Pool:
@@ -93,9 +97,9 @@ class Pool:
         """``worker`` is the class each actor runs (a :class:`Worker` or a subclass)."""
         self.model, self.settings, self.store, self.sweep = model, settings, store, sweep
         self.worker, self.start_timeout = worker, start_timeout
-        self.queue: deque[tuple[JobSpec, int]] = deque()
+        self.queue: deque[Queued] = deque()
         self.actors: dict[int, _Actor] = {}
-        self.inflight: dict[Any, tuple[int, Batch]] = {}  # oldest first
+        self.collecting: dict[Any, int] = {}  # collect() ref -> actor id
         self.starting: dict[Any, tuple[Any, float]] = {}  # describe() ref -> (handle, since)
         self.shape: tuple[int, float, float] = (0, 0.0, 0.0)
         self.replaced = 0
@@ -108,11 +112,11 @@ class Pool:
     def _launch(self) -> Any:
         """Ask Ray for one more actor; it joins the pool when its ``describe`` answers."""
         _, cpus, gpus = self.shape
-        remote = ray.remote(self.worker).options(num_cpus=cpus, num_gpus=gpus)
+        remote = ray.remote(self.worker).options(num_cpus=cpus, num_gpus=gpus, max_concurrency=4)
         s = self.settings
         handle = remote.remote(
             self.model, s.device, max(1, math.floor(cpus)), s.cache_dir,
-            str(self.store.root), self.store.format,
+            str(self.store.root), self.store.format, s.jobs_per_batch,
         )
         ref = handle.describe.remote()
         self.starting[ref] = (handle, time.monotonic())
@@ -180,22 +184,25 @@ class Pool:
                         "resources return", why)
 
     def _grow(self) -> None:
-        """While jobs wait, start another actor if the pool is below its size and the
-        cluster has room (nodes that joined or resources freed count)."""
+        """While jobs wait, start another actor (one at a time) if the pool is below its size
+        and the cluster has free room: resources other work freed, or nodes that joined.
+
+        The size is ``cluster.actors``; with ``auto``, as many actors as there are jobs
+        waiting and room for them."""
         now = time.monotonic()
-        size = len(self.actors) + len(self.starting)
-        wanted = min(self.shape[0], len(self.queue))
-        if size >= wanted or now < self._next_growth:
+        size = self.settings.actors or len(self.queue)
+        if self.starting or len(self.actors) >= min(size, len(self.queue)):
+            return
+        if now < self._next_growth:
             return
         self._next_growth = now + self.settings.progress_seconds
-        if not self.actors or free_actors(*self.shape[1:]) > 0:
+        if not self.actors or capacity(*self.shape[1:]) > 0:
             self._launch()
 
-    def _lost(self, actor_id: int, reason: str) -> None:
-        """An actor died: drop it, requeue its batches that had not started, replace it."""
-        actor = self.actors.pop(actor_id, None)
-        if actor is None:
-            return
+    def _lost(self, actor_id: int, reason: str) -> list[Queued]:
+        """An actor died: drop it (a replacement may start) and requeue its jobs. The first
+        ``jobs_per_batch`` (those it was sampling) are returned: they count as a failed try."""
+        actor = self.actors.pop(actor_id)
         ray.kill(actor.handle)
         self.replaced += 1
         if self.replaced > max(self.shape[0], 1) * (self.settings.retries + 1):
@@ -203,41 +210,40 @@ class Pool:
                 f"sweep actors keep dying ({self.replaced} so far; last: {reason}); check the "
                 "nodes' memory and logs, then rerun (finished jobs are kept)"
             )
-        queued = [ref for ref, (owner, _) in self.inflight.items() if owner == actor_id]
-        for ref in reversed(queued):
-            self.queue.extendleft(reversed(self.inflight.pop(ref)[1]))
+        self.collecting = {r: a for r, a in self.collecting.items() if a != actor_id}
+        jobs = list(actor.jobs.values())
+        running = self.settings.jobs_per_batch
+        self.queue.extendleft(reversed(jobs[running:]))
         self._next_growth = 0.0
+        return jobs[:running]
 
     def _stop(self) -> None:
-        for actor in self.actors.values():
-            ray.kill(actor.handle)
-        for handle, _ in self.starting.values():
+        """Kill every actor and wait (briefly) until Ray has freed their resources, so that a
+        sweep started next in the same Ray session finds them free."""
+        handles = [a.handle for a in self.actors.values()] + [h for h, _ in self.starting.values()]
+        for handle in handles:
             ray.kill(handle)
         self.actors, self.starting = {}, {}
+        deadline = time.monotonic() + STOP_WAIT
+        while any(placed(h) and not dead(h) for h in handles) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     # -- jobs ---------------------------------------------------------------------------
 
-    def _batch(self) -> Batch:
-        """The next batch: one retried job alone, or fresh jobs packed together."""
-        if self.queue[0][1] > 0:
-            return [self.queue.popleft()]
-        fresh = sum(1 for _, failures in self.queue if failures == 0)
-        size = min(self.settings.jobs_per_batch, max(1, math.ceil(fresh / len(self.actors))))
-        batch = []
-        while self.queue and len(batch) < size and self.queue[0][1] == 0:
-            batch.append(self.queue.popleft())
-        return batch
-
     def _fill(self) -> None:
-        """Give every actor work up to :data:`DEPTH` batches, then try to grow."""
-        busy = [owner for owner, _ in self.inflight.values()]
+        """Queue jobs on every actor up to :data:`DEPTH` x ``jobs_per_batch`` (sharing the
+        queue fairly near the end), keep one collect call open on each busy actor, and
+        try to grow while jobs wait."""
+        room = DEPTH * self.settings.jobs_per_batch
+        share = math.ceil(len(self.queue) / max(len(self.actors), 1))
         for actor_id, actor in self.actors.items():
-            for _ in range(DEPTH - busy.count(actor_id)):
-                if not self.queue:
-                    return
-                batch = self._batch()
-                ref = actor.handle.run.remote([job for job, _ in batch])
-                self.inflight[ref] = (actor_id, batch)
+            take = [self.queue.popleft() for _ in range(min(room - len(actor.jobs), share))
+                    if self.queue]
+            if take:
+                actor.jobs.update((job.job_id, (job, failures)) for job, failures in take)
+                actor.handle.submit.remote([job for job, _ in take])
+            if actor.jobs and actor_id not in self.collecting.values():
+                self.collecting[actor.handle.collect.remote(COLLECT_WAIT)] = actor_id
         if self.queue:
             self._grow()
 
@@ -252,7 +258,7 @@ class Pool:
             self._start_first()
             progress.start()
             self._fill()
-            while self.inflight or self.queue:
+            while self.queue or any(actor.jobs for actor in self.actors.values()):
                 self._step(counts, progress)
         finally:
             self._stop()
@@ -260,8 +266,8 @@ class Pool:
         return counts
 
     def _step(self, counts: dict[str, int], progress: SweepProgress) -> None:
-        """Wait for one batch (or starting actor), settle it and hand out more work."""
-        refs = [*self.inflight, *self.starting]
+        """Wait for finished jobs (or a starting actor), settle them, hand out more work."""
+        refs = [*self.collecting, *self.starting]
         if refs:
             ready, _ = ray.wait(refs, num_returns=1, timeout=self.settings.progress_seconds)
         else:  # nothing to wait for until the pool may grow again
@@ -273,31 +279,29 @@ class Pool:
         elif ready[0] in self.starting:
             self._started(ready[0])
         else:
-            actor_id, batch = self.inflight.pop(ready[0])
-            for (job, failures), outcome in zip(
-                batch, self._collect(ready[0], actor_id, batch), strict=True
-            ):
+            for (job, failures), outcome in self._collect(ready[0]):
                 status = self._settle(job, failures, outcome)
                 if status:
                     counts[status] += 1
                     progress.update(1, outcome.n_samples, failed=int(status == "failed"))
         self._fill()
 
-    def _collect(self, ref: Any, actor_id: int, batch: Batch) -> list[Outcome]:
-        """The outcomes of a batch; an actor that died is replaced and its jobs get an error."""
-        where = self.actors[actor_id].info if actor_id in self.actors else {}
+    def _collect(self, ref: Any) -> list[tuple[Queued, Outcome]]:
+        """The finished jobs of one actor with their outcomes; if the actor died, its
+        running jobs get an error (they are retried) and the others are queued again."""
+        actor_id = self.collecting.pop(ref)
+        actor = self.actors[actor_id]
         try:
-            return ray.get(ref)
-        except RayActorError as err:
-            reason = f"actor died: {_reason(err)}"
-            self._lost(actor_id, reason)
+            outcomes = ray.get(ref)
         except RayError as err:
-            reason = _reason(err)
-        return [
-            Outcome(job.job_id, "error", error=reason, device=where.get("device"),
-                    host=where.get("host"))
-            for job, _ in batch
-        ]
+            reason = f"actor died: {_reason(err)}"
+            where = actor.info
+            return [
+                (queued, Outcome(queued[0].job_id, "error", error=reason,
+                                 device=where.get("device"), host=where.get("host")))
+                for queued in self._lost(actor_id, reason)
+            ]
+        return [(actor.jobs.pop(outcome.job_id), outcome) for outcome in outcomes]
 
     def _settle(self, job: JobSpec, failures: int, outcome: Outcome) -> str | None:
         """Commit a finished outcome, or requeue a retryable error; the final status or None."""

@@ -9,9 +9,11 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline.errors import exit_on_fault
-from pipeline.sweep.config import CONF_DIR, register
+from pipeline.sweep.config import CONF_DIR
+from pipeline.sweep.interrupt import exit_on_interrupt
 from pipeline.sweep.preflight import preflight
 from pipeline.sweep.run import dry_run, run
+from pipeline.sweep.schema import register
 
 
 def where_to_look(root: Path) -> str:
@@ -27,7 +29,7 @@ def where_to_look(root: Path) -> str:
             f"  import pandas as pd; jobs = pd.read_parquet('{root / 'jobs'}')",
             f"  import duckdb; duckdb.sql(\"SELECT target, count(*) FROM read_parquet('{samples}', "
             "hive_partitioning=true) GROUP BY target\").show()",
-            "  images are PNG bytes in the image column; schema and queries: docs/dataset.md",
+            "  images are PNG or WebP bytes in the image column; docs/dataset.md has the schema",
         ]
     )
 
@@ -46,7 +48,7 @@ def main() -> None:
 
     Every bad setting ends the program with one ``ConfigError: ...`` line and exit code 2;
     a fault of the machine (disk, network, Ray) with one ``EnvironmentFault: ...`` line and
-    exit code 1.
+    exit code 1; Ctrl-C or SIGTERM with one ``interrupted: ...`` line and exit code 130 / 143.
     """
     if "--dry-run" in sys.argv:
         sys.argv.remove("--dry-run")
@@ -54,7 +56,8 @@ def main() -> None:
     register()
     with exit_on_fault():
         preflight(sys.argv[1:])
-    _main()
+    with exit_on_interrupt():
+        _main()
 
 
 if __name__ == "__main__":

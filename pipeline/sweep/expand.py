@@ -33,7 +33,7 @@ class LazyModels:
     def models(self) -> Models:
         """The loaded models."""
         if self._loaded is None:
-            self._loaded = Models(self._model, "cpu", self._cache_dir)
+            self._loaded = Models(self._model, "cpu", self._cache_dir, fast=False)
         return self._loaded
 
     @property
@@ -68,8 +68,11 @@ def sampler_settings(plain: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
         raise ConfigError(f"sampler.n must be a positive int, got {n!r}")
     config = SamplerConfig.from_dict(section).to_dict()
     if transform is not None:
-        if not isinstance(transform, dict):
-            raise ConfigError("sampler.transform must be null or {jitter: int, scales: [floats]}")
+        if not isinstance(transform, dict) or set(transform) - {"jitter", "scales"}:
+            raise ConfigError(
+                f"sampler.transform must be null or {{jitter: int, scales: [floats]}}, got "
+                f"{transform!r}"
+            )
         RandomTransforms(**transform)
     return n, seed, {**config, "transform": transform}
 

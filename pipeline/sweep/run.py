@@ -15,6 +15,7 @@ from pipeline.runner.estimate import summary
 from pipeline.store import StoreFormat, SweepStore
 from pipeline.sweep.config import RESULT_KEYS, sweep_hash, to_plain
 from pipeline.sweep.expand import LazyModels, check_neurons, expand, model_settings
+from pipeline.sweep.interrupt import counted
 
 
 def describe(job: JobSpec) -> dict[str, Any]:
@@ -58,8 +59,10 @@ def run(cfg: DictConfig | dict[str, Any], progress_stream: TextIO | None = None)
     Ray session of this process if one is initialised, else starts or joins one (per
     ``cluster.address``) and shuts it down at the end. Returns the output folder.
 
-    Bad settings raise a one-line :class:`ConfigError`; one found before any job is stored
-    (including Ray or the actors failing to start) leaves no new output folder behind.
+    Ctrl-C or SIGTERM (see :mod:`pipeline.sweep.interrupt`) raise ``Interrupted`` carrying
+    how many jobs are done. Bad settings raise a one-line :class:`ConfigError`; one found
+    before any job is stored (including Ray or the actors failing to start) leaves no new
+    output folder behind.
     """
     plain = to_plain(cfg)
     settings = ClusterSettings.from_config(plain["cluster"])
@@ -73,8 +76,10 @@ def run(cfg: DictConfig | dict[str, Any], progress_stream: TextIO | None = None)
         progress = SweepProgress(len(jobs), len(jobs) - len(pending), settings.progress_seconds,
                             progress_stream)
         started = connect(settings) if pending else False
+        ids = {job.job_id for job in jobs}
         try:
-            counts = Pool(model_settings(plain), settings, store, digest).run(pending, progress)
+            with counted(len(jobs), lambda: len(store.finished() & ids)):
+                counts = Pool(model_settings(plain), settings, store, digest).run(pending, progress)
         finally:
             if started:
                 ray.shutdown()

@@ -44,13 +44,16 @@ def _field(name: str, hint: Any, default: Any) -> tuple[str, Any, Any]:
 def _fields_of(source: type, auto: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
     """The schema fields of the dataclass ``source``: its types and defaults; the fields
     named in ``auto`` (None in the code) take a number or the string ``auto``."""
-    hints = typing.get_type_hints(source)
+    try:
+        hints = typing.get_type_hints(source)
+    except NameError:  # a hint naming a type imported only for type checkers: untyped
+        hints = {}
     out = []
     for spec in dataclasses.fields(source):
         default = spec.default
         if default is dataclasses.MISSING and spec.default_factory is not dataclasses.MISSING:
             default = spec.default_factory()
-        hint = hints[spec.name]
+        hint = hints.get(spec.name, Any)
         if spec.name in auto:
             number = next(arg for arg in typing.get_args(hint) if arg is not type(None))
             hint, default = (int | str) if number is int else (int | float | str), "auto"

@@ -8,7 +8,8 @@ figure is that cap. The gradient methods follow what they typically need on real
 augmented Lagrangian to seed K chains, then about two steps per sample and chain, each a
 forward and a backward; the others run their fixed step counts.
 The size of a sample is measured: images of G on a few codes from its prior (what the
-default method's samples are drawn from), encoded as the store will, plus the code and features columns at their stored precision.
+default method's samples are drawn from), encoded as the store will, plus the code and
+features columns at their stored precision.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from pipeline.store import (
 )
 from pipeline.store.objects import files, open_uri, put
 from pipeline.sweep import expand, run
+from pipeline.sweep.__main__ import where_to_look
 from tests.local_cluster import free_ports
 from tests.test_store import NEURONS, fake_result, record
 
@@ -191,3 +192,9 @@ def test_unreachable_store_is_one_environment_fault(s3_env: str) -> None:
         open_store(f"s3://{KEYS}@{BUCKET}/x?endpoint_override=127.0.0.1:{dead}&scheme=http",
                    "s", {})
     assert "\n" not in str(err.value) and time.monotonic() - started < 60
+
+
+def test_the_end_of_a_sweep_says_where_the_bucket_is_and_how_to_browse_it() -> None:
+    text = where_to_look("s3://bucket/sweeps/toy")
+    assert "s3://bucket/sweeps/toy/jobs" in text and "aws s3 sync s3://bucket/sweeps/toy" in text
+    assert "aws s3 sync" not in where_to_look(Path("/data/toy"))

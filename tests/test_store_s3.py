@@ -5,6 +5,7 @@ objects are quarantined, and a driver killed mid-sweep resumes without loss or d
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -26,7 +27,8 @@ from pipeline.store import (
     read_samples,
     samples_table,
 )
-from pipeline.store.objects import files, open_uri, put
+from pipeline.store.lockobj import LockObject
+from pipeline.store.objects import exists, files, get_text, open_uri, put
 from pipeline.sweep import expand, run
 from pipeline.sweep.__main__ import where_to_look
 from tests.local_cluster import free_ports
@@ -198,3 +200,23 @@ def test_the_end_of_a_sweep_says_where_the_bucket_is_and_how_to_browse_it() -> N
     text = where_to_look("s3://bucket/sweeps/toy")
     assert "s3://bucket/sweeps/toy/jobs" in text and "aws s3 sync s3://bucket/sweeps/toy" in text
     assert "aws s3 sync" not in where_to_look(Path("/data/toy"))
+
+
+def test_lock_object_is_renewed_and_a_stale_one_from_another_host_is_taken_over(
+    s3_env: str, caplog
+) -> None:
+    fs, base = open_uri(uri("locks"))
+    path = f"{base}/.lock"
+    other = {"sweep": "x", "host": "elsewhere", "pid": 1, "token": "t"}
+    put(fs, path, json.dumps({**other, "renewed": time.time()}).encode())
+    with pytest.raises(ConfigError, match="in use.*elsewhere"):  # live on another host
+        LockObject(fs, path, "s").acquire()
+    put(fs, path, json.dumps({**other, "renewed": time.time() - 1000}).encode())
+    lock = LockObject(fs, path, "s", interval=0.2)
+    lock.acquire()  # not renewed for 1000 s: stale
+    assert "taking over the stale lock" in caplog.text
+    first = json.loads(get_text(fs, path))["renewed"]
+    time.sleep(1)
+    assert json.loads(get_text(fs, path))["renewed"] > first  # renewed while held
+    lock.release()
+    assert not exists(fs, path)

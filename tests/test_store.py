@@ -26,6 +26,7 @@ from pipeline.store import (
     encode_images,
     encode_png,
     job_table,
+    open_store,
     read_jobs,
     read_manifest,
     read_samples,
@@ -220,7 +221,10 @@ def test_store_refuses_foreign_or_busy_folders(tmp_path: Path) -> None:
         SweepStore(tmp_path / "busy", "s", {})
     with SweepStore(tmp_path / "busy", "s", {}) as again:  # the lock went with the first store
         assert again.finished() == set()
-    with pytest.raises(ConfigError, match="object storage"):  # not a local folder named s3:
+    with pytest.raises(ConfigError, match="unsupported scheme ftp://") as err:
+        open_store("ftp://host/sweeps/toy", "s", {})  # not a local folder named ftp:
+    assert "\n" not in str(err.value) and not Path("ftp:").exists()
+    with pytest.raises(ConfigError, match="not a local folder"):
         SweepStore("s3://bucket/sweeps/toy", "s", {})
     assert not Path("s3:").exists()
 

@@ -1,9 +1,9 @@
 """The worker an actor runs: models loaded once, several jobs sampled in one packed batch.
 
 The class is plain Python (``pool`` wraps it with ``ray.remote``), so it also runs
-in-process. Given the dataset's folder (``root``), it writes each job's samples shard
-itself as soon as the job ends (the driver then only commits the job record); without
-one, it returns the shard as an Arrow table for the caller to store.
+in-process. Given the dataset's folder or object-store URI (``root``), it writes each
+job's samples shard itself as soon as the job ends (the driver then only commits the job
+record); without one, it returns the shard as an Arrow table for the caller to store.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from pipeline.runner.models import Models
 from pipeline.runner.ranges import observed_ranges, to_absolute
 from pipeline.runner.stream import Feed, Outbox
 from pipeline.sampler import Problem, SamplerConfig, iter_problems
-from pipeline.store import JobRecord, StoreFormat, samples_table, shard_path
-from pipeline.store.shards import write_shard
+from pipeline.store import JobRecord, StoreFormat, samples_table, write_samples
 
 
 @dataclass
@@ -102,7 +101,7 @@ class Worker:
         fmt: StoreFormat | None = None,
         jobs_per_batch: int = 4,
     ) -> None:
-        """``root``: the dataset folder this worker writes its shards to (None: it returns
+        """``root``: the dataset folder or URI this worker writes its shards to (None: it returns
         them); ``fmt``: how samples are stored; ``jobs_per_batch``: the sampling loop keeps
         that many jobs' chains in flight (``submit``)."""
         torch.set_num_threads(max(1, int(threads)))
@@ -294,5 +293,5 @@ class Worker:
         if self.root is None:
             outcome.samples = table
             return
-        write_shard(table, shard_path(self.root, job.job_id, *job.partition))
+        write_samples(self.root, job.job_id, job.partition, table)
         outcome.written = table.num_rows

@@ -33,7 +33,7 @@ from pipeline.runner.actor import Outcome, Worker
 from pipeline.runner.cluster import ClusterSettings, actor_shape, capacity
 from pipeline.runner.job import JobSpec
 from pipeline.runner.progress import SweepProgress
-from pipeline.store import SweepStore, job_table
+from pipeline.store import ObjectSweepStore, SweepStore, job_table, worker_env
 from pipeline.store.schema import STATUSES
 
 DEPTH = 2  # jobs queued per actor, in units of jobs_per_batch: those running, as many waiting
@@ -89,7 +89,7 @@ class Pool:
         self,
         model: dict[str, Any],
         settings: ClusterSettings,
-        store: SweepStore,
+        store: SweepStore | ObjectSweepStore,
         sweep: str,
         worker: type[Worker] = Worker,
         start_timeout: float = START_TIMEOUT,
@@ -112,7 +112,11 @@ class Pool:
     def _launch(self) -> Any:
         """Ask Ray for one more actor; it joins the pool when its ``describe`` answers."""
         _, cpus, gpus = self.shape
-        remote = ray.remote(self.worker).options(num_cpus=cpus, num_gpus=gpus, max_concurrency=4)
+        options: dict[str, Any] = {"num_cpus": cpus, "num_gpus": gpus, "max_concurrency": 4}
+        env = worker_env(self.store.root)  # the object store's endpoint and region
+        if env:
+            options["runtime_env"] = {"env_vars": env}
+        remote = ray.remote(self.worker).options(**options)
         s = self.settings
         handle = remote.remote(
             self.model, s.device, max(1, math.floor(cpus)), s.cache_dir,

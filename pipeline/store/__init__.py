@@ -1,4 +1,5 @@
-"""The sweep datasets on disk: schemas, atomic Parquet shards, resume (docs/dataset.md).
+"""The sweep datasets on disk or on an object store: schemas, atomic Parquet shards,
+resume (docs/dataset.md).
 
 The only code that touches the files of a sweep's output folder.
 """
@@ -6,6 +7,7 @@ The only code that touches the files of a sweep's output folder.
 from pipeline.store.dataset import (
     SweepStore,
     is_sweep_output,
+    open_store,
     read_jobs,
     read_manifest,
     read_samples,
@@ -15,6 +17,8 @@ from pipeline.store.dataset import (
 )
 from pipeline.store.formats import StoreFormat
 from pipeline.store.images import decode_png, encode_images, encode_png
+from pipeline.store.objects import worker_env, write_samples
+from pipeline.store.objectstore import ObjectSweepStore
 from pipeline.store.records import JobRecord, job_table, samples_table
 from pipeline.store.schema import JOBS, SAMPLES
 
@@ -22,12 +26,14 @@ __all__ = [
     "JOBS",
     "SAMPLES",
     "JobRecord",
+    "ObjectSweepStore",
     "StoreFormat",
     "SweepStore",
     "decode_png",
     "encode_images",
     "encode_png",
     "is_sweep_output",
+    "open_store",
     "job_table",
     "read_jobs",
     "read_manifest",
@@ -36,4 +42,6 @@ __all__ = [
     "samples_table",
     "scan",
     "shard_path",
+    "worker_env",
+    "write_samples",
 ]

@@ -18,35 +18,35 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import logging
-import re
 import shutil
-from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+from pyarrow.fs import FileSystem
 
 from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.store import schema
 from pipeline.store.check import quarantine
 from pipeline.store.formats import StoreFormat
+from pipeline.store.layout import JOBS, LOCK, MANIFEST, SAMPLES, record_key, shard_key
+from pipeline.store.manifest import parse_manifest, registered
+from pipeline.store.objects import exists, faults, files, get_text, is_remote, open_uri
+from pipeline.store.objectstore import ObjectSweepStore
 from pipeline.store.shards import (
     PARQUET,
     READ_ERRORS,
     footer_rows,
     read_shard,
     remove_temps,
+    stem,
     visible,
     write_shard,
     write_text,
 )
 
-MANIFEST = "manifest.json"
-LOCK = ".lock"
-_SAFE = re.compile(r"^[A-Za-z0-9_.+\-]+$")
 log = logging.getLogger(__name__)
 
 
@@ -71,30 +71,25 @@ def _unwritable(root: Path, err: OSError, what: str) -> ConfigError | Environmen
 
 def _read_manifest(root: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
+        text = (root / MANIFEST).read_text(encoding="utf-8")
+    except OSError as err:
         raise ConfigError(
             f"cannot read {root / MANIFEST} ({err}); restore it or use a new output.dir"
         ) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != schema.FORMAT:
-        raise ConfigError(f"{root / MANIFEST} is not a sweep manifest; use a new output.dir")
-    if manifest.get("version") != schema.VERSION:
-        raise ConfigError(
-            f"{root} holds dataset version {manifest.get('version')}, this code writes version "
-            f"{schema.VERSION}; use a new output.dir"
-        )
-    return manifest
+    return parse_manifest(text, str(root / MANIFEST))
 
 
 def shard_path(root: str | Path, job_id: str, layer: str, unit: int) -> Path:
     """Where the samples shard of a job lives in the dataset folder ``root``."""
-    if not _SAFE.match(layer) or not _SAFE.match(job_id):
-        raise ConfigError(f"layer {layer!r} or job {job_id!r} has characters unsafe in a file name")
-    return Path(root) / "samples" / f"layer={layer}" / f"unit={int(unit)}" / f"{job_id}.parquet"
+    return Path(root) / shard_key(job_id, layer, unit)
 
 
 def is_sweep_output(root: str | Path) -> bool:
-    """Whether ``root`` holds a sweep manifest."""
+    """Whether ``root`` (a local folder or an object-store URI) holds a sweep manifest."""
+    if is_remote(root):
+        fs, base = open_uri(str(root))
+        with faults(str(root), "read"):
+            return exists(fs, f"{base}/{MANIFEST}")
     return (Path(root) / MANIFEST).is_file()
 
 
@@ -110,11 +105,8 @@ class SweepStore:
         self, root: str | Path, sweep: str, config: dict[str, Any], fmt: StoreFormat | None = None
     ) -> None:
         """``fmt``: how samples are stored (codes, images, features; docs/dataset.md)."""
-        if "://" in str(root):
-            raise ConfigError(
-                f"output.dir={root}: object storage URLs are not supported yet; use a local "
-                "folder or one on a filesystem every Ray node mounts (NFS, Lustre, a PVC)"
-            )
+        if is_remote(root):
+            raise ConfigError(f"output.dir={root} is not a local folder; open it with open_store")
         self.root = Path(root).expanduser().resolve()
         self.sweep, self.format = sweep, fmt or StoreFormat()
         if self.root.exists() and not self.root.is_dir():
@@ -163,15 +155,10 @@ class SweepStore:
         return self.root / "jobs"
 
     def _register(self, config: dict[str, Any]) -> None:
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        if is_sweep_output(self.root):
-            manifest = _read_manifest(self.root)
-        else:
-            manifest = {"format": schema.FORMAT, "version": schema.VERSION, "created": now}
-            manifest["sweeps"] = []
-        if all(entry.get("hash") != self.sweep for entry in manifest["sweeps"]):
-            manifest["sweeps"].append({"hash": self.sweep, "started": now, "config": config})
-            write_text(json.dumps(manifest, indent=1, sort_keys=True), self.root / MANIFEST)
+        manifest = _read_manifest(self.root) if is_sweep_output(self.root) else None
+        text = registered(manifest, self.sweep, config)
+        if text is not None:
+            write_text(text, self.root / MANIFEST)
 
     def _remove_orphans(self) -> int:
         done = self.finished()
@@ -202,7 +189,7 @@ class SweepStore:
                 "output.dir must be a folder every Ray node sees (a shared filesystem)"
             )
         try:
-            write_shard(record, self.jobs_dir / f"{job_id}.parquet")
+            write_shard(record, self.root / record_key(job_id))
         except OSError as err:
             shard.unlink(missing_ok=True)
             raise _unwritable(self.root, err, f"store job {job_id}") from None
@@ -215,7 +202,7 @@ class SweepStore:
         If the disk refuses either, both are removed (the job stays unfinished) and a
         one-line :class:`EnvironmentFault` (or :class:`ConfigError`) says so.
         """
-        shards = [(record, self.jobs_dir / f"{job_id}.parquet")]
+        shards = [(record, self.root / record_key(job_id))]
         if samples is not None and samples.num_rows:
             shards.insert(0, (samples, self.samples_path(job_id, *partition)))
         try:
@@ -247,41 +234,53 @@ class SweepStore:
         self.close(discard=exc_type is not None)
 
 
-def _shards(folder: Path, pattern: str) -> list[Path]:
-    """The visible shards of a dataset folder of a sweep output."""
+def _listing(root: str | Path, sub: str, pattern: str) -> tuple[FileSystem | None, str, list]:
+    """The filesystem (None: local), the folder and the visible shards of one dataset
+    (``sub``: samples or jobs) of a sweep output, local or on an object store."""
+    if is_remote(root):
+        fs, base = open_uri(str(root))
+        if not is_sweep_output(root):
+            raise ConfigError(f"{root} is not a sweep output (no {MANIFEST})")
+        with faults(str(root), "list"):
+            return fs, f"{base}/{sub}", visible(files(fs, f"{base}/{sub}"))
+    folder = Path(root) / sub
     if not folder.is_dir():
         raise ConfigError(f"{folder} does not exist; is {folder.parent} a sweep output?")
-    return visible(folder.glob(pattern))
+    return None, str(folder), visible(folder.glob(pattern))
 
 
-def _skip(bad: list[Path]) -> None:
+def _skip(bad: list[str]) -> None:
     """Say, in one line, which shards a read left out and how to get them back."""
-    ids = ", ".join(p.stem for p in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+    ids = ", ".join(stem(p) for p in bad[:5]) + (
+        f" and {len(bad) - 5} more" if len(bad) > 5 else "")
     log.warning(
         "%s: skipped %d unreadable shards (jobs %s); to redo them delete their files in jobs/ "
         "(a rerun quarantines truncated ones itself) and rerun the sweep",
-        bad[0].parent, len(bad), ids,
+        PurePosixPath(bad[0]).parent, len(bad), ids,
     )
 
 
-def _intact(path: Path) -> bool:
+def _intact(path: str, fs: FileSystem | None) -> bool:
     try:
-        read_shard(path)
+        read_shard(path, fs)
     except READ_ERRORS:
         return False
     return True
 
 
 def _dataset(
-    folder: Path, files: list[Path], table_schema: pa.Schema, part: ds.Partitioning | None = None
+    listing: tuple[FileSystem | None, str, list], table_schema: pa.Schema,
+    part: ds.Partitioning | None = None,
 ) -> ds.FileSystemDataset:
-    """A dataset of the ``files`` whose footer reads (the others skipped with a warning)."""
-    bad = [p for p in files if footer_rows(p) is None]
+    """A dataset of the listed files whose footer reads (the others skipped with a warning)."""
+    fs, folder, paths = listing
+    paths = [str(p) for p in paths]
+    bad = [p for p in paths if footer_rows(p, fs) is None]
     if bad:
         _skip(bad)
     return ds.dataset(
-        [str(p) for p in files if p not in bad], schema=table_schema, format=PARQUET,
-        partitioning=part, partition_base_dir=str(folder),
+        [p for p in paths if p not in bad], schema=table_schema, format=PARQUET,
+        partitioning=part, partition_base_dir=folder, filesystem=fs,
     )
 
 
@@ -296,25 +295,25 @@ def scan(
         return dataset.to_table(columns=columns, filter=where)
     except READ_ERRORS:
         fragments = list(dataset.get_fragments(filter=where))  # pruned by partition
-        bad = [Path(f.path) for f in fragments if not _intact(Path(f.path))]
+        bad = [f.path for f in fragments if not _intact(f.path, dataset.filesystem)]
         if not bad:
             raise
     _skip(bad)
-    good = [f for f in fragments if Path(f.path) not in bad]
+    good = [f for f in fragments if f.path not in bad]
     dataset = ds.FileSystemDataset(good, dataset.schema, dataset.format, dataset.filesystem)
     return dataset.to_table(columns=columns, filter=where)
 
 
 def samples_dataset(root: str | Path) -> ds.FileSystemDataset:
-    """The samples of an output folder as a pyarrow dataset (with ``layer``, ``unit`` columns).
+    """The samples of an output folder (a local path or an object-store URI) as a pyarrow
+    dataset (with ``layer``, ``unit`` columns).
 
     Shards whose footer cannot be read (truncated) are left out with one warning line; read
     it with :func:`scan` to leave out damaged pages as well.
     """
-    folder = Path(root) / "samples"
     full = pa.schema(list(schema.SAMPLES) + list(schema.PARTITIONS))
     part = ds.partitioning(schema.PARTITIONS, flavor="hive")
-    return _dataset(folder, _shards(folder, "**/*.parquet"), full, part)
+    return _dataset(_listing(root, SAMPLES, "**/*.parquet"), full, part)
 
 
 def read_samples(
@@ -328,14 +327,27 @@ def read_samples(
 
 
 def read_jobs(root: str | Path) -> pa.Table:
-    """Read every job record of an output folder (damaged ones left out with a warning)."""
-    folder = Path(root) / "jobs"
-    return scan(_dataset(folder, _shards(folder, "*.parquet"), schema.JOBS))
+    """Read every job record of an output folder or URI (damaged ones left out with a warning)."""
+    return scan(_dataset(_listing(root, JOBS, "*.parquet"), schema.JOBS))
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
-    """The manifest of an output folder (raises :class:`ConfigError` if it is none)."""
-    root = Path(root)
+    """The manifest of an output folder or URI (raises :class:`ConfigError` if it is none)."""
     if not is_sweep_output(root):
         raise ConfigError(f"{root} is not a sweep output (no {MANIFEST})")
-    return _read_manifest(root)
+    if is_remote(root):
+        fs, base = open_uri(str(root))
+        with faults(str(root), "read"):
+            text = get_text(fs, f"{base}/{MANIFEST}")
+        return parse_manifest(text, f"{root}/{MANIFEST}")
+    return _read_manifest(Path(root))
+
+
+def open_store(
+    root: str | Path, sweep: str, config: dict[str, Any], fmt: StoreFormat | None = None
+) -> SweepStore | ObjectSweepStore:
+    """The store of ``output.dir``: :class:`SweepStore` for a local folder,
+    :class:`ObjectSweepStore` for an ``s3://`` or ``gs://`` URI (other schemes refused)."""
+    if is_remote(root):
+        return ObjectSweepStore(str(root), sweep, config, fmt)
+    return SweepStore(root, sweep, config, fmt)

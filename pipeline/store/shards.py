@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import BinaryIO
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, TypeVar
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from pyarrow.fs import FileSystem
 
 TEMP_SUFFIX = ".tmp"
+PathT = TypeVar("PathT", str, Path)
 # What a damaged or truncated Parquet file raises when it is read.
 READ_ERRORS = (OSError, pa.ArrowException)
 # Parquet reads that check every page's CRC.
@@ -74,20 +76,28 @@ def remove_temps(root: Path) -> int:
     return count
 
 
-def visible(paths: Iterable[Path]) -> list[Path]:
-    """The Parquet shards among ``paths`` that readers see (no dot-files), sorted."""
-    return sorted(p for p in paths if not p.name.startswith(".") and p.suffix == ".parquet")
+def visible(paths: Iterable[PathT]) -> list[PathT]:
+    """The Parquet shards among ``paths`` (local paths or object keys) that readers see
+    (no dot-files), sorted."""
+    names = ((p, PurePosixPath(str(p)).name) for p in paths)
+    return sorted(p for p, name in names if not name.startswith(".") and name.endswith(".parquet"))
 
 
-def read_shard(path: Path) -> pa.Table:
-    """A whole shard, every page checked (raises one of :data:`READ_ERRORS` if damaged)."""
-    return pq.read_table(path, page_checksum_verification=True)
+def read_shard(path: str | Path, fs: FileSystem | None = None) -> pa.Table:
+    """A whole shard, every page checked (raises one of :data:`READ_ERRORS` if damaged);
+    ``fs``: the filesystem ``path`` is on (None: local)."""
+    return pq.read_table(str(path), filesystem=fs, page_checksum_verification=True)
 
 
-def footer_rows(path: Path) -> int | None:
+def footer_rows(path: str | Path, fs: FileSystem | None = None) -> int | None:
     """The row count in a shard's footer, or ``None`` when the footer cannot be read
-    (a truncated or overwritten file). Reads only the end of the file."""
+    (a truncated or overwritten file, or none). Reads only the end of the file."""
     try:
-        return pq.read_metadata(path).num_rows
+        return pq.read_metadata(str(path), filesystem=fs).num_rows
     except READ_ERRORS:
         return None
+
+
+def stem(path: str | Path) -> str:
+    """A shard's job id: its file name without ``.parquet`` (a local path or an object key)."""
+    return PurePosixPath(str(path)).stem

@@ -9,6 +9,7 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline.errors import exit_on_fault
+from pipeline.store.objects import is_remote
 from pipeline.sweep.config import CONF_DIR
 from pipeline.sweep.interrupt import exit_on_interrupt
 from pipeline.sweep.preflight import preflight
@@ -16,17 +17,21 @@ from pipeline.sweep.run import dry_run, run
 from pipeline.sweep.schema import register
 
 
-def where_to_look(root: Path) -> str:
-    """What to tell the user at the end: where the dataset is and how to open it."""
+def where_to_look(root: Path | str) -> str:
+    """What to tell the user at the end: where the dataset (a folder or an object-store URI)
+    is and how to open it."""
     samples = f"{root}/samples/**/*.parquet"
+    atlas = f"python -m pipeline.atlas dataset={root}  (a static HTML atlas)"
+    if is_remote(root):  # the atlas reads a local copy (docs/dataset.md)
+        atlas = f"aws s3 sync {root} ./dataset, then python -m pipeline.atlas dataset=./dataset"
     return "\n".join(
         [
             f"dataset:  {root}",
-            f"  samples {root / 'samples'}  (Parquet, hive-partitioned by layer and unit)",
-            f"  jobs    {root / 'jobs'}  (one record per job: status, steps, statistics)",
-            f"browse it: python -m pipeline.atlas dataset={root}  (a static HTML atlas)",
+            f"  samples {root}/samples  (Parquet, hive-partitioned by layer and unit)",
+            f"  jobs    {root}/jobs  (one record per job: status, steps, statistics)",
+            f"browse it: {atlas}",
             "open it in Python:",
-            f"  import pandas as pd; jobs = pd.read_parquet('{root / 'jobs'}')",
+            f"  import pandas as pd; jobs = pd.read_parquet('{root}/jobs')",
             f"  import duckdb; duckdb.sql(\"SELECT target, count(*) FROM read_parquet('{samples}', "
             "hive_partitioning=true) GROUP BY target\").show()",
             "  images are PNG or WebP bytes in the image column; docs/dataset.md has the schema",

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from pipeline.runner import ClusterSettings, JobSpec, Pool, SweepProgress, connect
 from pipeline.runner.estimate import summary
-from pipeline.store import StoreFormat, SweepStore
+from pipeline.store import StoreFormat, open_store
 from pipeline.sweep.config import RESULT_KEYS, sweep_hash, to_plain
 from pipeline.sweep.expand import LazyModels, check_neurons, expand, model_settings
 from pipeline.sweep.interrupt import counted
@@ -52,12 +52,13 @@ def dry_run(cfg: DictConfig | dict[str, Any], out: TextIO | None = None) -> list
     return jobs
 
 
-def run(cfg: DictConfig | dict[str, Any], progress_stream: TextIO | None = None) -> Path:
+def run(cfg: DictConfig | dict[str, Any], progress_stream: TextIO | None = None) -> Path | str:
     """Run the sweep described by ``cfg`` (compose it with :func:`pipeline.sweep.compose`).
 
     Resumes by default: jobs with a job record in the output folder are skipped. Uses the
     Ray session of this process if one is initialised, else starts or joins one (per
-    ``cluster.address``) and shuts it down at the end. Returns the output folder.
+    ``cluster.address``) and shuts it down at the end. Returns the output folder (its URI
+    on an object store).
 
     Ctrl-C or SIGTERM (see :mod:`pipeline.sweep.interrupt`) raise ``Interrupted`` carrying
     how many jobs are done. Bad settings raise a one-line :class:`ConfigError`; one found
@@ -70,7 +71,7 @@ def run(cfg: DictConfig | dict[str, Any], progress_stream: TextIO | None = None)
     digest = sweep_hash(plain)
     record = {"name": plain.get("name"), **{key: plain[key] for key in RESULT_KEYS}}
     fmt = StoreFormat.from_config(plain["output"])
-    with SweepStore(plain["output"]["dir"], digest, record, fmt) as store:
+    with open_store(plain["output"]["dir"], digest, record, fmt) as store:
         finished = store.finished()
         pending = [job for job in jobs if job.job_id not in finished]
         progress = SweepProgress(len(jobs), len(jobs) - len(pending), settings.progress_seconds,

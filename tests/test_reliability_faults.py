@@ -163,8 +163,9 @@ def test_disk_refusing_writes_stops_with_one_line_and_a_rerun_completes(
 ):
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     FullDisk.token = str(tmp_path / "written")
+    # resource_timeout: the rerun may start before the failed run's actors give back their CPUs
     cfg = toy_cfg(ONE_BAND, "neurons.select=[{layer: null, units: [0, 1, 2, 3]}]",
-                  "cluster.jobs_per_batch=1")
+                  "cluster.jobs_per_batch=1", "cluster.resource_timeout=60")
     out = Path(cfg.output.dir)
     with pytest.raises(EnvironmentFault, match="No space left on device.*then rerun") as err:
         run_pool(cfg, FullDisk)

@@ -5,7 +5,9 @@ synthetic sweep dataset with the store's own writer (random structured images, m
 statistics and diagnostics, some bands infeasible and some jobs failed), builds its atlas,
 rebuilds it with nothing changed and after a resumed sweep added ``--added`` neurons, counts
 the atlas's files, and opens the index and one neuron page (its map and every sample) in
-headless Chromium.
+headless Chromium (unless ``--no-browser``). It also times ``read_jobs`` alone: the
+rebuilds read only the job records that are new or changed (pipeline.store.jobcache).
+Few samples (``--samples 2 --size 8``) give the same number of job records quickly.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 from pipeline.atlas import AtlasSettings, build
 from pipeline.atlas.browser import Chromium
 from pipeline.sampler import SampleSet
-from pipeline.store import JobRecord, SweepStore, job_table, samples_table
+from pipeline.store import JobRecord, SweepStore, job_table, read_jobs, samples_table
 from pipeline.store.schema import STATUSES
 
 CODE_DIM = 8
@@ -154,8 +156,10 @@ def _browse(index: Path) -> dict[str, Any]:
 
 
 def run(neurons: int = 1000, bands: int = 6, samples: int = 500, size: int = 16,
-        added: int = 10, workers: int = 0, work: Path | None = None) -> dict[str, Any]:
-    """Write the synthetic dataset, build, rebuild, extend and rebuild, browse; the numbers."""
+        added: int = 10, workers: int = 0, work: Path | None = None,
+        browse: bool = True) -> dict[str, Any]:
+    """Write the synthetic dataset, read its job records, build, rebuild, extend and
+    rebuild, browse (unless not ``browse``); the numbers."""
     work = work or Path(tempfile.mkdtemp(prefix="bench-atlas-"))
     dataset, out = work / "dataset", work / "atlas"
     start = time.perf_counter()
@@ -163,6 +167,9 @@ def run(neurons: int = 1000, bands: int = 6, samples: int = 500, size: int = 16,
                       intersections=[("pair 0+1", [0, 1])])
     made = time.perf_counter() - start
     times: dict[str, float] = {}
+    start = time.perf_counter()
+    records = read_jobs(dataset).num_rows
+    read = (records, time.perf_counter() - start)
     index = _timed(times, "full build", dataset, out, workers)
     _timed(times, "rebuild, nothing changed", dataset, out, workers)
     synthetic_dataset(dataset, bands=bands, samples=samples, size=size, seed=1,
@@ -170,27 +177,39 @@ def run(neurons: int = 1000, bands: int = 6, samples: int = 500, size: int = 16,
     _timed(times, f"rebuild after a resumed sweep added {added} neurons", dataset, out,
            workers)
     return {"neurons": neurons, "bands": bands, "samples": samples, "size": size,
-            "written": made, "times": times, "files": sum(1 for p in out.rglob("*")
-                                                         if p.is_file()),
-            "workers": workers or os.cpu_count(), **_browse(index), "out": out}
+            "written": made, "read_jobs": read, "times": times,
+            "files": sum(1 for p in out.rglob("*") if p.is_file()),
+            "workers": workers or os.cpu_count(), **(_browse(index) if browse else {}),
+            "out": out}
 
 
 def table(r: dict[str, Any]) -> str:
     """The results as a markdown table."""
     jobs = r["neurons"] * r["bands"]
-    marks = r["page_marks"]
     rows = [
         (f"write the dataset ({r['neurons']} neurons x {r['bands']} bands x {r['samples']} "
          f"samples = {jobs * r['samples']:,} samples, {r['size']}x{r['size']} PNGs)",
          f"{r['written']:.0f} s"),
+        (f"`read_jobs`: all {r['read_jobs'][0]:,} job records in one process",
+         f"{r['read_jobs'][1]:.1f} s"),
         *((f"{name} ({r['workers']} processes)", f"{seconds:.1f} s")
           for name, seconds in r["times"].items()),
         ("atlas folder", f"{r['files']:,} files ({r['files'] / jobs:.2f} per neuron x band)"),
+    ]
+    if "rows" not in r:  # not browsed
+        return _markdown(rows)
+    marks = r["page_marks"]
+    rows += [
         (f"index in headless Chromium: first {r['rows']} rows with previews ready",
          f"{r['ready_ms']:.0f} ms after navigation ({r['wall']:.2f} s wall)"),
         (f"a neuron page: map of {marks.get('points')} samples, {marks.get('loaded')} sprite "
          f"sheets decoded", f"{r['page_wall']:.2f} s, console errors: {len(r['errors'])}"),
     ]
+    return _markdown(rows)
+
+
+def _markdown(rows: list[tuple[str, str]]) -> str:
+    """Rows of (step, result) as a markdown table."""
     return "\n".join(["| step | result |", "|---|---|",
                       *(f"| {step} | {value} |" for step, value in rows)])
 
@@ -205,9 +224,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--added", type=int, default=10, help="neurons a resumed sweep adds")
     parser.add_argument("--workers", type=int, default=0, help="build processes (0: per CPU)")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temp)")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="skip opening the atlas in headless Chromium")
     args = parser.parse_args(argv)
     result = run(args.neurons, args.bands, args.samples, args.size, args.added, args.workers,
-                 args.dir)
+                 args.dir, browse=not args.no_browser)
     print(table(result))
     print(f"atlas: {result['out'] / 'index.html'}")
 

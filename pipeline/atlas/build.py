@@ -140,7 +140,8 @@ def build(
         raise ConfigError(f"atlas out {out} is inside the dataset {dataset}; put it elsewhere")
     manifest = Manifest(out, dataset)
     out.mkdir(parents=True, exist_ok=True)
-    entries = catalog(dataset, Labels(settings.labels, settings.labels_layer), settings.filters)
+    labels = Labels(settings.labels, settings.labels_layer)
+    entries = catalog(dataset, labels, settings.filters, out)
     by_name = {entry.name: entry for entry in entries}
     builder = _Builder(dataset, out, settings, manifest, by_name)
     progress = BuildProgress(len(entries), stream, settings.progress_seconds)

@@ -16,8 +16,9 @@ from typing import Any
 
 from pipeline.atlas.diagnostics import diagnostics, status_counts
 from pipeline.atlas.labels import Labels
+from pipeline.atlas.manifest import JOBS_CACHE
 from pipeline.atlas.settings import Filters
-from pipeline.store import read_jobs
+from pipeline.store.jobcache import read_jobs_cached
 
 REACHED = ("done", "partial")  # statuses whose jobs store samples
 
@@ -162,10 +163,14 @@ def _link(entries: dict[str, Entry]) -> None:
                     entries[member].links.append(entry.name)
 
 
-def catalog(dataset: str | Path, labels: Labels, filters: Filters) -> list[Entry]:
-    """The dataset's entries (neurons by layer and unit, then intersections by name)."""
+def catalog(dataset: str | Path, labels: Labels, filters: Filters, out: Path) -> list[Entry]:
+    """The dataset's entries (neurons by layer and unit, then intersections by name).
+
+    Job records are read once and cached in ``out`` (the atlas folder); a rebuild reads
+    only the record files that are new or were rewritten since.
+    """
     entries: dict[str, Entry] = {}
-    for record in read_jobs(dataset).to_pylist():
+    for record in read_jobs_cached(dataset, out / JOBS_CACHE).to_pylist():
         view = BandJob(record, _loads(record["config"]), _loads(record["stats"]))
         neurons = record["neurons"]
         kind = "neuron" if len(neurons) == 1 else "intersection"

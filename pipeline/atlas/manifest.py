@@ -6,6 +6,10 @@
      "pages": {entry name: {"key": ..., "files": [...], "preview": "previews/..." | null}},
      "sprites": {job_id: {"key": ..., "files": ["sprites/<job_id>.png"]}}}
 
+``<out>/jobs-cache.parquet`` holds the job records the last build read, with their files'
+signatures, so that a rebuild reads only new or rewritten records
+(:mod:`pipeline.store.jobcache`).
+
 A page is rebuilt when its key (settings, label, links and its jobs' record keys) changed;
 a job's sprite sheet is rewritten when its record or the thumbnail settings changed. A
 manifest of an older layout has its files deleted and everything is rebuilt.
@@ -23,6 +27,7 @@ from typing import Any
 from pipeline.errors import ConfigError
 
 NAME = "atlas-manifest.json"
+JOBS_CACHE = "jobs-cache.parquet"  # the job records the last build read (written before NAME)
 FORMAT, VERSION = "inverse-set-atlas", 2
 TABLES = ("pages", "sprites")
 
@@ -38,7 +43,7 @@ class Manifest:
         if self.path.is_file():
             data = self._read()
             self.pages, self.sprites = data.get("pages", {}), data.get("sprites", {})
-        elif root.is_dir() and any(root.iterdir()):
+        elif root.is_dir() and any(p.name != JOBS_CACHE for p in root.iterdir()):
             raise ConfigError(
                 f"atlas out {root} is not empty and holds no {NAME}; choose a new or empty folder"
             )

@@ -326,9 +326,28 @@ def read_samples(
     return scan(samples_dataset(root), columns, where)
 
 
+def _read_records(listing: tuple[FileSystem | None, str, list]) -> pa.Table:
+    """The job records of the listed files in one pass; only when that fails (a damaged
+    file) every file's footer and pages are checked, and the damaged ones left out with a
+    warning."""
+    fs, _, paths = listing
+    try:
+        return ds.dataset(
+            [str(p) for p in paths], schema=schema.JOBS, format=PARQUET, filesystem=fs
+        ).to_table()
+    except READ_ERRORS:
+        return scan(_dataset(listing, schema.JOBS))
+
+
 def read_jobs(root: str | Path) -> pa.Table:
     """Read every job record of an output folder or URI (damaged ones left out with a warning)."""
-    return scan(_dataset(_listing(root, JOBS, "*.parquet"), schema.JOBS))
+    return _read_records(_listing(root, JOBS, "*.parquet"))
+
+
+def read_job_files(root: str | Path, paths: list[Path]) -> pa.Table:
+    """The job records in ``paths``, files of the local output folder ``root``'s ``jobs/``
+    (damaged ones left out with a warning)."""
+    return _read_records((None, str(Path(root) / JOBS), list(paths)))
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:

@@ -12,10 +12,14 @@ ones separately, and forward-equivalent (a backward counts as two; seeds include
 for at this n (its cost is the rejection's draws per sample). Targets: recall >= 0.9 x
 the exact row's, KS <= 0.1, <= 10 forward-equivalent evaluations per sample.
 
-High bands hold too little of the prior for a rejection reference: their rows give only
-R-hat, ESS, evaluations, samples returned and the job's status (targets: R-hat <= 1.05,
-ESS >= n / 2, every job returns n). ``python -m bench.coverage --sets mnist-high
---methods "default (ess)"`` runs some rows (names in ``SETS`` and ``METHODS``).
+Methods: the default (``ess``), the fast sampler with remedies, the paper-literal one,
+eq. 14 (the fast sampler with ``diversity="none"``), PPGN-style Langevin (keeps positions
+above the lower edge) and multi-start activation maximisation (every final image); the
+last two do not hold the upper edge. High bands hold too little of the prior for a
+rejection reference: their rows give only R-hat, ESS, evaluations, samples returned and
+the job's status (targets: R-hat <= 1.05, ESS >= n / 2, every job returns n).
+``python -m bench.coverage --sets mnist-high --methods ess`` runs some rows (names in
+``SETS`` and ``SHORT``).
 """
 
 from __future__ import annotations
@@ -221,20 +225,32 @@ def table(rows: list[dict], exact_recall: dict[str, float] | None = None) -> str
     return "\n".join(lines)
 
 
+def markdown(n: int = N) -> str:
+    """Every method on the typical sets, then the default on the high bands (what
+    ``python -m bench`` writes)."""
+    high = run(n, ("mnist-high", "faces-high"), ("default (ess)",))
+    return (table(run(n, TYPICAL, tuple(METHODS))) + "\n\nHigh bands (no exact reference):\n\n"
+            + "\n".join([header(HIGH_COLUMNS)] + [line(r, None, HIGH_COLUMNS) for r in high]))
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Print the rows of the sets and methods named, each line as soon as it is measured
-    (sets without a reference in the high-band columns)."""
+    """Without --sets or --methods, the whole table (``markdown``); with them, the rows of
+    the sets and methods named, each line as soon as it is measured (sets without a
+    reference in the high-band columns)."""
     ap = argparse.ArgumentParser(prog="python -m bench.coverage")
-    ap.add_argument("--sets", default=",".join(TYPICAL), help=f"of {','.join(SETS)}")
-    ap.add_argument("--methods", default="ess,fast,paper", help=f"of {','.join(SHORT)}")
+    ap.add_argument("--sets", help=f"of {','.join(SETS)} (default: the typical ones)")
+    ap.add_argument("--methods", help=f"of {','.join(SHORT)} (default: ess,fast,paper)")
     ap.add_argument("--no-exact", action="store_true", help="leave out the exact rows")
     ap.add_argument("--n", type=int, default=N)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
-    methods = tuple(SHORT[m] for m in args.methods.split(","))
     torch.set_num_threads(args.threads)
+    if args.sets is None and args.methods is None:
+        print(markdown(args.n))
+        return
+    methods = tuple(SHORT[m] for m in (args.methods or "ess,fast,paper").split(","))
     known: dict[str, float] = {}
-    for name in args.sets.split(","):
+    for name in (args.sets or ",".join(TYPICAL)).split(","):
         setup = SETS[name]()
         columns = COLUMNS if setup.reference else HIGH_COLUMNS
         print(header(columns), flush=True)

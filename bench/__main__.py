@@ -31,8 +31,7 @@ def sections() -> dict[str, Section]:
         "coverage": (
             f"Coverage of the inverse set against exact samples (n = {coverage.N}, "
             f"K = {coverage.K})",
-            coverage.__doc__, "python -m bench.coverage",
-            lambda: coverage.table(coverage.run()),
+            coverage.__doc__, "python -m bench.coverage", coverage.markdown,
         ),
         "logistic": (
             "Sampling efficiency and quality: the logistic unit (n = 500, K = 10)",

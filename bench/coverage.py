@@ -11,12 +11,23 @@ ones separately, and forward-equivalent (a backward counts as two; seeds include
 "exact" row is a second rejection draw against the first: the recall any sampler can hope
 for at this n (its cost is the rejection's draws per sample). Targets: recall >= 0.9 x
 the exact row's, KS <= 0.1, <= 10 forward-equivalent evaluations per sample.
+
+Methods: the default (``ess``), the fast sampler with remedies, the paper-literal one,
+eq. 14 (the fast sampler with ``diversity="none"``), PPGN-style Langevin (keeps positions
+above the lower edge) and multi-start activation maximisation (every final image); the
+last two do not hold the upper edge. High bands hold too little of the prior for a
+rejection reference: their rows give only R-hat, ESS, evaluations, samples returned and
+the job's status (targets: R-hat <= 1.05, ESS >= n / 2, every job returns n).
+``python -m bench.coverage --sets mnist-high --methods ess`` runs some rows (names in
+``SETS`` and ``SHORT``).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -39,6 +50,7 @@ class Setup:
     generator: Callable
     encoder: Callable | None
     constraints: list
+    reference: bool = True  # False: a high band, no rejection reference
 
 
 def logistic() -> Setup:
@@ -70,31 +82,45 @@ def intersection() -> Setup:
     return Setup("two-unit intersection (30-80% quantiles each)", G, None, constraints)
 
 
-def preset(name: str, unit: str, quantiles: tuple[float, float]) -> Setup:
+def preset(name: str, unit: str, quantiles: tuple[float, float], reference: bool = True
+           ) -> Setup:
     """A zoo preset's output unit in a band between two quantiles over the prior."""
     p = zoo.load(name)
     f = p.neuron(unit)
     band = quantile_band(observed(p.generator, f, 1024), *quantiles)
-    q = f"{int(quantiles[0] * 100)}-{int(quantiles[1] * 100)}%"
+    q = f"{quantiles[0] * 100:g}-{quantiles[1] * 100:g}%"
     return Setup(f"{name} '{unit}', {q} quantiles {list(band)}", p.generator, p.encoder(),
-                 [(f, *band)])
+                 [(f, *band)], reference)
 
 
-def setups() -> list[Callable[[], Setup]]:
-    """The inverse sets of the table, built lazily (presets load weights)."""
-    return [
-        logistic,
-        intersection,
-        lambda: preset("mnist", "3", (0.5, 0.75)),
-        lambda: preset("faces", "sunglasses", (0.5, 0.75)),
-    ]
+SETS: dict[str, Callable[[], Setup]] = {  # built lazily (presets load weights)
+    "logistic": logistic,
+    "intersection": intersection,
+    "mnist": lambda: preset("mnist", "3", (0.5, 0.75)),
+    "faces": lambda: preset("faces", "sunglasses", (0.5, 0.75)),
+    "mnist-high": lambda: preset("mnist", "3", (0.9, 0.99), reference=False),
+    "faces-high": lambda: preset("faces", "sunglasses", (0.95, 0.995), reference=False),
+}
+TYPICAL = ("logistic", "intersection", "mnist", "faces")  # the table's first run
+
+
+def setups(names: tuple[str, ...] = TYPICAL) -> list[Callable[[], Setup]]:
+    """The inverse sets named, built lazily."""
+    return [SETS[name] for name in names]
 
 
 METHODS = {
     "default (ess)": SamplerConfig(k=K),
     "fast sampler (with remedies)": SamplerConfig(k=K, method="fast"),
     "paper-literal fast sampler": SamplerConfig.paper(k=K),
+    "fast sampler, no diversity term (eq. 14)": SamplerConfig(k=K, method="fast",
+                                                             diversity="none"),
+    "PPGN-style (langevin)": SamplerConfig(k=K, method="langevin"),
+    "multi-start": SamplerConfig(k=K, method="multistart"),
 }
+FIRST = tuple(METHODS)[:3]  # the table's first run
+SHORT = dict(zip(("ess", "fast", "paper", "eq14", "langevin", "multistart"), METHODS,
+                 strict=True))
 
 
 def _reader(setup: Setup) -> Callable:
@@ -107,38 +133,55 @@ def _reader(setup: Setup) -> Callable:
     return read
 
 
-def rows_for(setup: Setup, n: int = N) -> list[dict]:
-    """One row per method plus the exact row, for one inverse set."""
+def _exact_row(setup: Setup, read: Callable, n: int) -> tuple[dict, dict]:
     bands = [(lo, hi) for _, lo, hi in setup.constraints]
-    read = _reader(setup)
     with torch.no_grad():
         ref = rejection_reference(setup.generator, read, bands, n, seed=1001)
         ref2 = rejection_reference(setup.generator, read, bands, n, seed=1002)
     exact = coverage(ref2["feats"], ref2["acts"], ref["feats"], ref["acts"])
-    rows = [{"set": setup.name, "method": "exact (rejection)", **exact, "rhat": None,
-             "ess": None, "fwd": 1 / ref2["rate"], "bwd": 0.0, "equiv": 1 / ref2["rate"],
-             "returned": n, "seconds": None}]
-    for name, config in METHODS.items():
+    return ref, {"set": setup.name, "method": "exact (rejection)", **exact, "rhat": None,
+                 "ess": None, "fwd": 1 / ref2["rate"], "bwd": 0.0, "equiv": 1 / ref2["rate"],
+                 "returned": n, "seconds": None}
+
+
+def iter_rows(setup: Setup, n: int = N, methods: tuple[str, ...] = FIRST,
+              exact: bool = True) -> Iterator[dict]:
+    """The exact row (where the set has a reference and ``exact``) and one row per method,
+    each as soon as it is measured; without a reference the coverage columns are None."""
+    read = _reader(setup)
+    ref = None
+    if setup.reference:
+        ref, row = _exact_row(setup, read, n)
+        if exact:
+            yield row
+    for name in methods:
         start = time.perf_counter()
         problem = Problem(setup.constraints, n=n, seed=0)
-        res = sample_problems(setup.generator, setup.encoder, [problem], config)[0]
+        res = sample_problems(setup.generator, setup.encoder, [problem], METHODS[name])[0]
         seconds = time.perf_counter() - start
-        got = coverage(res.features, res.activations, ref["feats"], ref["acts"])
+        got = (coverage(res.features, res.activations, ref["feats"], ref["acts"])
+               if ref is not None else {})
         st, count = res.stats, max(len(res), 1)
-        rows.append({
+        yield {
             "set": setup.name, "method": name, **got, "rhat": st.get("rhat"),
             "ess": st.get("ess"), "fwd": st["evals_forward"] / count,
             "bwd": st["evals_backward"] / count, "equiv": st["evals_per_sample"],
             "returned": len(res), "status": res.status, "seconds": seconds,
-        })
-    return rows
+            "in_band": float(res.in_band.float().mean()) if len(res) else None,
+        }
 
 
-def run(n: int = N) -> list[dict]:
-    """Every setup's rows."""
+def rows_for(setup: Setup, n: int = N, methods: tuple[str, ...] = FIRST) -> list[dict]:
+    """One row per method plus the exact row, for one inverse set."""
+    return list(iter_rows(setup, n, methods))
+
+
+def run(n: int = N, sets: tuple[str, ...] = TYPICAL, methods: tuple[str, ...] = FIRST,
+        exact: bool = True) -> list[dict]:
+    """The rows of the sets and methods named (default: the table's first run)."""
     rows = []
-    for make in setups():
-        rows += rows_for(make(), n)
+    for make in setups(sets):
+        rows += iter_rows(make(), n, methods, exact)
     return rows
 
 
@@ -150,23 +193,73 @@ COLUMNS = (  # (header, row key, format; None: as is)
     ("fwd-equiv. / sample", "equiv", ".1f"), ("returned", "returned", None),
     ("s", "seconds", ".1f"),
 )
+HIGH_COLUMNS = tuple(c for c in COLUMNS if c[1] not in (
+    "recall", "relative", "precision", "nn_ratio", "ks", "seconds")) + (
+    ("status", "status", None), ("s", "seconds", ".1f"))
 
 
-def table(rows: list[dict]) -> str:
-    """Markdown table of the rows, with each method's recall relative to the exact row's."""
-    lines = ["| " + " | ".join(c[0] for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    exact_recall: dict[str, float] = {}
+def line(row: dict, exact_recall: float | None = None, columns: tuple = COLUMNS) -> str:
+    """One markdown row; recall / exact needs that set's exact recall."""
+    recall = row.get("recall")
+    rel = recall / exact_recall if exact_recall and recall is not None else None
+    row = {**row, "relative": rel}
+    cells = [str(row[key]) if spec is None and row.get(key) is not None
+             else fmt(row.get(key), spec or "") for _, key, spec in columns]
+    return "| " + " | ".join(cells) + " |"
+
+
+def header(columns: tuple = COLUMNS) -> str:
+    """The table's two header lines."""
+    return "| " + " | ".join(c[0] for c in columns) + " |\n|" + "---|" * len(columns)
+
+
+def table(rows: list[dict], exact_recall: dict[str, float] | None = None) -> str:
+    """Markdown table of the rows, with each method's recall relative to the exact row's
+    (from ``exact_recall`` where the rows hold no exact row for a set)."""
+    known = dict(exact_recall or {})
+    lines = [header()]
     for r in rows:
         if r["method"].startswith("exact"):
-            exact_recall[r["set"]] = r["recall"]
-        base = exact_recall.get(r["set"])
-        rel = r["recall"] / base if base and r["recall"] is not None else None
-        row = {**r, "relative": rel}
-        cells = [str(row[key]) if spec is None else fmt(row[key], spec) for _, key, spec in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
+            known[r["set"]] = r["recall"]
+        lines.append(line(r, known.get(r["set"])))
     return "\n".join(lines)
 
 
+def markdown(n: int = N) -> str:
+    """Every method on the typical sets, then the default on the high bands (what
+    ``python -m bench`` writes)."""
+    high = run(n, ("mnist-high", "faces-high"), ("default (ess)",))
+    return (table(run(n, TYPICAL, tuple(METHODS))) + "\n\nHigh bands (no exact reference):\n\n"
+            + "\n".join([header(HIGH_COLUMNS)] + [line(r, None, HIGH_COLUMNS) for r in high]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Without --sets or --methods, the whole table (``markdown``); with them, the rows of
+    the sets and methods named, each line as soon as it is measured (sets without a
+    reference in the high-band columns)."""
+    ap = argparse.ArgumentParser(prog="python -m bench.coverage")
+    ap.add_argument("--sets", help=f"of {','.join(SETS)} (default: the typical ones)")
+    ap.add_argument("--methods", help=f"of {','.join(SHORT)} (default: ess,fast,paper)")
+    ap.add_argument("--no-exact", action="store_true", help="leave out the exact rows")
+    ap.add_argument("--n", type=int, default=N)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.sets is None and args.methods is None:
+        print(markdown(args.n))
+        return
+    methods = tuple(SHORT[m] for m in (args.methods or "ess,fast,paper").split(","))
+    known: dict[str, float] = {}
+    for name in (args.sets or ",".join(TYPICAL)).split(","):
+        setup = SETS[name]()
+        columns = COLUMNS if setup.reference else HIGH_COLUMNS
+        print(header(columns), flush=True)
+        for row in iter_rows(setup, args.n, methods, not args.no_exact):
+            if row["method"].startswith("exact"):
+                known[row["set"]] = row["recall"]
+            print(line(row, known.get(row["set"]), columns), flush=True)
+            print(f"{row['method']}: in band {fmt(row.get('in_band'), '.2f')}", file=sys.stderr)
+
+
 if __name__ == "__main__":
-    torch.set_num_threads(2)
-    print(table(run()))
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -141,11 +142,22 @@ def test_chain_evaluations_count_every_evaluation() -> None:
 
 def test_coverage_smallest() -> None:
     rows = coverage.rows_for(coverage.logistic(), n=40)
-    assert [r["method"] for r in rows] == ["exact (rejection)", *coverage.METHODS]
+    assert [r["method"] for r in rows] == ["exact (rejection)", *coverage.FIRST]
     ours = rows[1]
     assert ours["returned"] == 40 and ours["bwd"] < ours["fwd"] and ours["recall"] > 0.5
     assert ours["recall"] > rows[2]["recall"]  # the fast sampler's clusters
     assert len(coverage.table(rows).splitlines()) == 2 + len(rows)
+
+
+def test_coverage_rows_selected(capsys: pytest.CaptureFixture) -> None:
+    high = dataclasses.replace(coverage.logistic(), reference=False)
+    (row,) = coverage.iter_rows(high, n=40, methods=("default (ess)",))
+    assert row["returned"] == 40 and row["rhat"] is not None and "recall" not in row
+    cells = coverage.line(row, None, coverage.HIGH_COLUMNS).split(" | ")
+    assert len(cells) == len(coverage.HIGH_COLUMNS) and "done" in cells
+    coverage.main(["--sets", "logistic", "--methods", "eq14", "--n", "20", "--no-exact"])
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and "(eq. 14)" in out[2]
 
 
 def test_figures_quick(tmp_path: Path) -> None:

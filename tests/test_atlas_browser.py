@@ -246,4 +246,5 @@ def test_benchmark_runs_small(tmp_path: Path) -> None:
     assert result["files"] <= 7 + 6 * (3 + 1 + 1) * 2  # a few files per neuron x band
     assert not list((tmp_path / "atlas").rglob("thumbs"))
     text = bench_atlas.table(result)
-    assert text.count("\n| ") == 7 and "added 1 neurons" in text
+    assert text.count("\n| ") == 8 and "added 1 neurons" in text
+    assert "job records in one process" in text  # read_jobs timed on its own

@@ -27,6 +27,9 @@ _POSITIVE = ("num_cpus", "progress_seconds", "connect_timeout")
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 _SETTINGS = 4
 _POLL = 2.0  # seconds between looks at the cluster's resources while waiting for them
+# The least wait for resources that a live node has but holds: Ray frees a killed actor's a
+# moment later, so a sweep started right after another in one Ray session finds them held.
+RELEASE_SECONDS = 15.0
 log = logging.getLogger(__name__)
 
 
@@ -192,17 +195,22 @@ def wait_for_capacity(num_cpus: float, gpus: float, timeout: float) -> int:
     """:func:`capacity`, waiting up to ``timeout`` seconds for it to reach one actor.
 
     While waiting, the autoscaler (if the cluster has one) is asked for a node that holds
-    an actor, and one message says what the sweep waits for. At the deadline, an actor that
-    no live node could hold even when idle is a :class:`ConfigError`; one that fits but
-    whose resources other work holds is an :class:`EnvironmentFault`.
+    an actor, and one message says what the sweep waits for. Where a live node could hold an
+    actor but its resources are held, the wait is at least :data:`RELEASE_SECONDS` (Ray gives
+    back a just-ended sweep's actors' resources a moment after they are killed). At the
+    deadline, an actor that no live node could hold even when idle is a :class:`ConfigError`;
+    one that fits but whose resources other work holds is an :class:`EnvironmentFault`.
     """
     fits = capacity(num_cpus, gpus)
-    if fits < 1 and timeout > 0:
+    if fits >= 1:
+        return fits
+    wait = max(timeout, RELEASE_SECONDS) if _room(num_cpus, gpus) >= 1 else timeout
+    if wait > 0:
         shape = {"CPU": num_cpus, **({"GPU": gpus} if gpus > 0 else {})}
         log.warning("no free resources for a sweep actor (%s) yet; waiting up to %g s for a node "
-                    "to join or for other work to end", shape, timeout)
+                    "to join or for other work to end", shape, wait)
         request_resources(bundles=[shape])
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait
         try:
             while fits < 1 and time.monotonic() < deadline:
                 time.sleep(_POLL)
@@ -222,7 +230,7 @@ def wait_for_capacity(num_cpus: float, gpus: float, timeout: float) -> int:
         )
     raise EnvironmentFault(
         f"the Ray cluster ({have}) has no free resources for an actor with {setting}: other work "
-        f"holds them{f' (waited {timeout:g} s)' if timeout else ''}; rerun when they are free, "
+        f"holds them (waited {wait:g} s); rerun when they are free, "
         "or set cluster.resource_timeout to wait longer"
     )
 

@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 
 import pipeline
+from bench.common import observed
 from bench.figure_kit import Context, code_extremes, merge_sections, numbers, save_rows, shown
-from bench.figures_extra import fig3, fig6
+from bench.figures_extra import PRIOR_DRAWS, describe, fig3, fig6
 from pipeline.zoo.make_grids import DOCS_IMG
 
 FIGURES_MD = Path(__file__).resolve().parent / "FIGURES.md"
@@ -40,7 +41,8 @@ def fig1(ctx: Context) -> tuple[list[torch.Tensor], str]:
     ladder = [(float(lo), float(lo + 3)) for lo in range(0, 18, 3)]
     runs = [ctx.sample(f"[{lo:g}, {hi:g}]", faces, [(f, lo, hi)], ctx.n(50))
             for lo, hi in reversed(ladder)]
-    return [shown(r.result) for r in runs], numbers(runs)
+    prior = describe(observed(faces.generator, f, PRIOR_DRAWS).float())
+    return [shown(r.result) for r in runs], f"{numbers(runs)}\n\nThe logit {prior}."
 
 
 def fig2(ctx: Context) -> tuple[list[torch.Tensor], str]:

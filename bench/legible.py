@@ -16,6 +16,7 @@ one or two samples per job):
   and shift up to 8 px of G(c) before the network; every band check, the exploration and
   the verification read the untransformed G(c)). `conf/legible.yaml` runs a sweep with
   these settings.
+- **no-moves**: the legible setting without the transforms (what they add).
 
 Columns: per class and band, the samples returned, the share whose MobileNetV2 top-5
 (read on the stored 8-bit image, at the setting's size) includes the target class, the
@@ -63,6 +64,7 @@ SETTINGS = {
         prior_std=1.0,
         transform={"jitter": 8, "scales": (0.9, 0.95, 1.0, 1.05, 1.1), "rotate": 10.0},
     ),
+    "no-moves": Setting(size=224, prior_std=1.0),
 }
 
 
@@ -136,6 +138,14 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def markdown() -> str:
+    """The table of every setting on the default classes (what ``python -m bench`` writes)."""
+    rows = []
+    for name in SETTINGS:
+        rows += run(name, CLASSES, BANDS, N)
+    return table(rows)
+
+
 def grid(samples: dict[tuple[str, tuple[float, float]], torch.Tensor], path: Path,
          per_band: int) -> Path:
     """One row per class, ``per_band`` samples of each band side by side (blank if fewer)."""
@@ -155,7 +165,7 @@ def grid(samples: dict[tuple[str, tuple[float, float]], torch.Tensor], path: Pat
 def main(argv: list[str] | None = None) -> None:
     """Command line: print the table (and write a grid of one setting's samples)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", default="overnight,legible")
+    parser.add_argument("--settings", default="overnight,legible,no-moves")
     parser.add_argument("--classes", default=",".join(CLASSES))
     parser.add_argument("--n", type=int, default=N)
     parser.add_argument("--grid", type=Path, help="PNG of the samples of every setting run: "

@@ -144,3 +144,16 @@ def test_a_bad_prior_scale_fails_in_one_line_before_any_weight_is_read(tmp_path,
     with pytest.raises(ConfigError, match="prior scale must be a positive number") as err:
         zoo.load("imagenet", cache_dir=tmp_path, size=32, prior_std=value)
     assert "\n" not in str(err.value) and not any(tmp_path.iterdir())
+
+
+def test_the_legible_bench_table_weights_each_class_by_its_samples() -> None:
+    from bench.legible import table
+
+    def row(cls: str, returned: int, top5: float) -> dict:
+        return {"setting": "s", "class": cls, "band": "20-25", "returned": returned,
+                "evals": 10.0, "top5": top5, "top1": top5, "moved": top5, "grey": 1 - top5}
+
+    nan = float("nan")
+    text = table([row("a", 2, 1.0), row("b", 6, 0.0), row("c", 0, nan)])
+    assert "| **s** | all | 20-25 | 8 | **0.25** | 0.25 | **0.25** | **0.75** | |" in text
+    assert "| s | c | 20-25 | 0 | nan |" in text

@@ -147,19 +147,17 @@ def markdown() -> str:
 
 
 def grid(samples: dict[tuple[str, tuple[float, float]], torch.Tensor], path: Path,
-         per_band: int) -> Path:
-    """One row per class, ``per_band`` samples of each band side by side (blank if fewer)."""
+         per_band: int, tile: int = 96) -> Path:
+    """One row per class, ``per_band`` samples of each band side by side (blank if fewer),
+    each shown at ``tile`` px."""
     rows = []
-    for (_, _), images in samples.items():
-        shown = images[:per_band]
-        side = images.shape[-1] if len(images) else 224
-        blank = torch.ones(per_band - len(shown), 3, side, side)
-        rows.append(torch.cat([shown.cpu(), blank]))
-    size = max(r.shape[-1] for r in rows)
-    resized = [torch.nn.functional.interpolate(r, size=(size, size), mode="bilinear")
-               if r.shape[-1] != size else r for r in rows]
+    for images in samples.values():
+        shown = torch.nn.functional.interpolate(
+            images[:per_band].cpu().float(), size=(tile, tile), mode="bilinear", antialias=True
+        ) if len(images) else torch.ones(0, 3, tile, tile)
+        rows.append(torch.cat([shown, torch.ones(per_band - len(shown), 3, tile, tile)]))
     bands = len({band for _, band in samples})
-    return save_grid(torch.cat(resized), path, per_band * bands)
+    return save_grid(torch.cat(rows), path, per_band * bands)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -168,8 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settings", default="overnight,legible,no-moves")
     parser.add_argument("--classes", default=",".join(CLASSES))
     parser.add_argument("--n", type=int, default=N)
-    parser.add_argument("--grid", type=Path, help="PNG of the samples of every setting run: "
-                        "the setting's name is added to the file's name")
+    parser.add_argument("--grid", type=Path, help="PNG of the samples of every setting run "
+                        "(and the samples, .pt): the setting's name is added to the file's name")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:

@@ -157,3 +157,16 @@ def test_the_legible_bench_table_weights_each_class_by_its_samples() -> None:
     text = table([row("a", 2, 1.0), row("b", 6, 0.0), row("c", 0, nan)])
     assert "| **s** | all | 20-25 | 8 | **0.25** | 0.25 | **0.25** | **0.75** | |" in text
     assert "| s | c | 20-25 | 0 | nan |" in text
+
+
+def test_the_legible_grid_has_one_row_per_class_and_blanks_for_missing_samples(tmp_path) -> None:
+    from PIL import Image
+
+    from bench.legible import grid
+
+    low, high = (0.0, 5.0), (20.0, 25.0)
+    samples = {("a", low): torch.rand(5, 3, 40, 40), ("a", high): torch.rand(1, 3, 40, 40),
+               ("b", low): torch.zeros(0, 3, 40, 40), ("b", high): torch.rand(4, 3, 40, 40)}
+    path = grid(samples, tmp_path / "g.png", per_band=4, tile=16)
+    width, height = Image.open(path).size
+    assert (width, height) == (8 * 17 + 1, 2 * 17 + 1)

@@ -113,7 +113,6 @@ def run(name: str, classes: tuple[str, ...], bands: tuple[tuple[float, float], .
             print(rows[-1], flush=True)
             if grid_path is not None:
                 grid(samples, grid_path, per_band=4)
-                torch.save(samples, grid_path.with_suffix(".pt"))
     return rows
 
 
@@ -166,8 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settings", default="overnight,legible,no-moves")
     parser.add_argument("--classes", default=",".join(CLASSES))
     parser.add_argument("--n", type=int, default=N)
-    parser.add_argument("--grid", type=Path, help="PNG of the samples of every setting run "
-                        "(and the samples, .pt): the setting's name is added to the file's name")
+    parser.add_argument("--grid", type=Path, help="PNG of the samples of every setting run: "
+                        "the setting's name is added to the file's name")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:

@@ -159,11 +159,21 @@ def grid(samples: dict[tuple[str, tuple[float, float]], torch.Tensor], path: Pat
     return save_grid(torch.cat(rows), path, per_band * bands)
 
 
+def parse_bands(text: str) -> tuple[tuple[float, float], ...]:
+    """``"0-5,20-25"`` -> ``((0.0, 5.0), (20.0, 25.0))``."""
+    try:
+        return tuple((float(lo), float(hi)) for lo, hi in (b.split("-") for b in text.split(",")))
+    except ValueError:
+        raise ConfigError(f"--bands must look like 0-5,20-25, got {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: print the table (and write a grid of one setting's samples)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", default="overnight,legible,no-moves")
     parser.add_argument("--classes", default=",".join(CLASSES))
+    parser.add_argument("--bands", default=",".join(f"{lo:g}-{hi:g}" for lo, hi in BANDS),
+                        help="comma-separated lo-hi logit bands")
     parser.add_argument("--n", type=int, default=N)
     parser.add_argument("--grid", type=Path, help="PNG of the samples of every setting run: "
                         "the setting's name is added to the file's name")
@@ -178,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for name in names:
         path = args.grid.with_name(f"{args.grid.stem}-{name}.png") if args.grid else None
-        rows += run(name, tuple(args.classes.split(",")), BANDS, args.n, path)
+        rows += run(name, tuple(args.classes.split(",")), parse_bands(args.bands), args.n, path)
     print(table(rows))
 
 

@@ -1,9 +1,11 @@
 """The store on a real GCS emulator (gcp-storage-emulator, in memory, on 127.0.0.1) through
 pyarrow's GcsFileSystem: the lock object and commits, a toy sweep to ``gs://`` with every
-record and shard once, and a driver killed mid-sweep whose rerun completes."""
+record and shard once, a driver killed mid-sweep whose rerun completes, and an atlas
+built from the bucket."""
 
 from __future__ import annotations
 
+import io
 import shutil
 import sys
 from collections.abc import Iterator
@@ -11,8 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.atlas import build
+from pipeline.store import read_jobs, read_samples
+from pipeline.sweep import compose
+from tests.conftest import TOY, write_in_process
 from tests.local_cluster import free_ports
 from tests.servers import serve
+from tests.test_atlas import atlas_data, entry_data
 from tests.test_store_s3 import kill_and_resume, locks_commits_and_quarantines, sweep_writes_once
 
 BUCKET = "sweeps"
@@ -50,3 +57,20 @@ def test_killed_sweep_on_gcs_resumes_without_loss_or_duplicates(
     ray_session, gcs: str, toy_cfg, toy_overrides, tmp_path
 ) -> None:
     kill_and_resume(uri(gcs, "killed"), toy_cfg, toy_overrides, ray_session, tmp_path)
+
+
+def test_atlas_reads_a_dataset_on_gcs(gcs: str, tmp_path: Path) -> None:
+    root = uri(gcs, "atlas")
+    write_in_process(compose([*TOY, f"output.dir='{root}'"]))
+    log = io.StringIO()
+    index = build(root, tmp_path / "atlas", stream=log)
+    assert index.is_file() and "2/2 entries" in log.getvalue()
+    page = index.read_text()
+    assert f"gs://{BUCKET}/atlas" in page and "anonymous@" not in page
+    samples = read_samples(root, ["job_id", "sample"]).to_pylist()
+    bands = [b for e in atlas_data(tmp_path / "atlas")["entries"]
+             for b in entry_data(tmp_path / "atlas", e["page"])["bands"]]
+    assert sorted(b["job"] for b in bands) == sorted(
+        r["job_id"] for r in read_jobs(root).to_pylist() if r["n_samples"])
+    for band in bands:
+        assert band["sample"] == sorted(s["sample"] for s in samples if s["job_id"] == band["job"])

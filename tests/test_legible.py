@@ -170,3 +170,12 @@ def test_the_legible_grid_has_one_row_per_class_and_blanks_for_missing_samples(t
     path = grid(samples, tmp_path / "g.png", per_band=4, tile=16)
     width, height = Image.open(path).size
     assert (width, height) == (8 * 17 + 1, 2 * 17 + 1)
+
+
+def test_the_legible_bench_reads_bands_and_refuses_bad_ones_in_one_line() -> None:
+    from bench.legible import parse_bands
+
+    assert parse_bands("0-5,20-25") == ((0.0, 5.0), (20.0, 25.0))
+    with pytest.raises(ConfigError, match="--bands must look like") as err:
+        parse_bands("0-5,high")
+    assert "\n" not in str(err.value)

@@ -79,7 +79,6 @@ class SamplerConfig:
     projections: int = 3
     budget: float = 100.0
     independence: bool = True
-    bracket: float | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -92,7 +91,6 @@ class SamplerConfig:
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ConfigError(f"{name} must be in (0, 1], got {value}")
-        self._check_bracket()
         if self.burn_in < 0 or (self.thin is not None and self.thin < 1):
             raise ConfigError(
                 f"burn_in must be >= 0 and thin >= 1 (or None), got {self.burn_in}, {self.thin}"
@@ -112,10 +110,6 @@ class SamplerConfig:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-
-    def _check_bracket(self) -> None:
-        if self.bracket is not None and not 0 < self.bracket <= 2 * math.pi:
-            raise ConfigError(f"bracket must be in (0, 2 pi] radians (or None), got {self.bracket}")
 
     @classmethod
     def paper(cls, **overrides: Any) -> SamplerConfig:

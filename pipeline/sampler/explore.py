@@ -36,7 +36,7 @@ from pipeline.sampler.diagnostics import integrated_time, summary
 from pipeline.sampler.job import Evaluation, JobState, Phase
 from pipeline.sampler.lagrangian import ChainLagrangian, in_band, violation
 from pipeline.sampler.seeds import Adam
-from pipeline.sampler.slice import FULL, SliceKernel
+from pipeline.sampler.slice import SliceKernel
 
 FRESH, SEEDING, EXPLORING = 0, 1, 2
 MAX_THIN = 50
@@ -188,19 +188,10 @@ class ExplorePhase:
         self.indep_left[missed] -= 1
         self._slice(missed & (self.indep_left == 0))
         accepted = rows & ok
-        self._adapt_bracket(accepted & ~drawing)
         for i in accepted.nonzero().flatten().tolist():
             self._transition(i, view)
         self.state[accepted] = self.codes[accepted]
         self._next_transition(accepted)
-
-    def _adapt_bracket(self, rows: torch.Tensor) -> None:
-        """Slice proposals accepted by ``rows`` (bool) during burn-in adapt their bracket;
-        after burn-in a chain's bracket is frozen (fixed kernel: the kept chain is exact)."""
-        if self.job.config.bracket is not None:
-            return
-        burning = torch.tensor(self.burn, device=rows.device) > 0
-        self.kernel.adapt((rows & burning).nonzero().flatten())
 
     def _next_transition(self, rows: torch.Tensor) -> None:
         """Start a transition of ``rows`` (bool) from their current state."""
@@ -225,12 +216,8 @@ class ExplorePhase:
             self.indep = math.ceil(2 / rate) if use else 0
         self.mode[idx] = EXPLORING
         self.state[idx] = self.codes[idx]
-        bracket = self.job.config.bracket
-        self.kernel.set_width(idx, FULL if bracket is None else bracket)
-        adapting = bracket is None and self.indep == 0
         for i in idx.tolist():
-            self.since[i] = 0
-            self.burn[i] = self.job.config.burn_in if adapting or not exact else 0
+            self.since[i], self.burn[i] = 0, 0 if exact else self.job.config.burn_in
             if exact:
                 self._record(i, view)
                 self._keep(i, view, "prior")

@@ -10,15 +10,6 @@ theta ~ U(0, 2 pi), the first proposal is at theta, and a proposal outside the b
 shrinks the bracket towards t = 0 (the current point) before the next one (Neal 2003).
 With an indicator likelihood the first proposal in band is the next state.
 
-A bracket narrower than the full circle is Neal's (2003) slice sampling with an initial
-interval: a bracket of width w placed uniformly at random around t = 0 (lo = -w u,
-hi = lo + w, u ~ U(0, 1)), the first proposal uniform in it, then shrinkage as above. For
-any fixed w the bracket is as likely to be drawn from the proposal as from the current
-point, so the transition is reversible and keeps the target; a thin band's in-band arc is
-short, and a bracket a few times its length needs fewer proposals than the full circle.
-w = 2 pi is the original elliptical slice sampler. Each chain has its own w
-(:meth:`SliceKernel.adapt`, during burn-in only, so that the kept chain's kernel is fixed).
-
 Hit-and-run slice sampling on a box prior was tried first and mixed far worse on the
 64-d test sets (chords of a cube in d dimensions are short), hence the map.
 """
@@ -32,8 +23,6 @@ import torch
 from pipeline.models.priors import Prior
 
 COLLAPSED = 1e-9
-FULL = 2 * math.pi
-MIN_WIDTH = 1e-4
 
 
 class SliceKernel:
@@ -48,8 +37,6 @@ class SliceKernel:
         self.lo = torch.zeros(chains, device=device)
         self.hi = torch.zeros(chains, device=device)
         self.t = torch.zeros(chains, device=device)
-        self.width = torch.full((chains,), FULL, device=device)
-        self.count = torch.zeros(chains, dtype=torch.long, device=device)
 
     def _rand(self, count: int) -> torch.Tensor:
         return torch.rand(count, generator=self.rng, dtype=torch.float64).to(self.device)
@@ -61,25 +48,8 @@ class SliceKernel:
         self.current[rows] = self.prior.to_normal(codes)
         noise = torch.randn(len(rows), self.nu.shape[1], generator=self.rng)
         self.nu[rows] = noise.to(self.device)
-        width = self.width[rows]
-        lo = -width * self._rand(len(rows)).float()
-        self.lo[rows], self.hi[rows] = lo, lo + width
-        self.t[rows] = lo + width * self._rand(len(rows)).float()
-        self.count[rows] = 1
-
-    def set_width(self, rows: torch.Tensor, width: float) -> None:
-        """Fix the bracket width of ``rows`` (indices), in radians (2 pi: the full ellipse)."""
-        self.width[rows] = min(max(float(width), MIN_WIDTH), FULL)
-
-    def adapt(self, rows: torch.Tensor) -> None:
-        """After ``rows`` (indices) accepted a proposal, the k-th of their transition: scale
-        their width by 2^(2 - k), at most 2 (x2 after a first proposal in band, x1/2 per
-        shrink beyond the first): w settles where a transition takes about two proposals,
-        a few times the in-band arc."""
-        if not len(rows):
-            return
-        power = (2 - self.count[rows]).clamp(max=1).float()
-        self.width[rows] = (self.width[rows] * 2**power).clamp(MIN_WIDTH, FULL)
+        theta = (self._rand(len(rows)) * 2 * math.pi).float()
+        self.lo[rows], self.hi[rows], self.t[rows] = theta - 2 * math.pi, theta, theta
 
     def reject(self, rows: torch.Tensor) -> None:
         """Shrink the brackets of ``rows`` towards the current point and propose again; a
@@ -91,7 +61,6 @@ class SliceKernel:
         hi = torch.where(t >= 0, t, self.hi[rows])
         draw = lo + (hi - lo) * self._rand(len(rows)).float()
         self.lo[rows], self.hi[rows] = lo, hi
-        self.count[rows] += 1
         self.t[rows] = torch.where(hi - lo < COLLAPSED, torch.zeros_like(draw), draw)
 
     def proposals(self) -> torch.Tensor:

@@ -184,18 +184,30 @@ class ExplorePhase:
         self.job.counts["tried"] += int(rows.sum())
         drawing = rows & (self.indep_left > 0)
         self.kernel.reject((rows & ~drawing & ~ok).nonzero().flatten())
+        self.draws[0] += int(drawing.sum())
+        self.draws[1] += int((drawing & ok).sum())
         missed = drawing & ~ok
         self.indep_left[missed] -= 1
         self._slice(missed & (self.indep_left == 0))
         accepted = rows & ok
+        exact = drawing & ok
         for i in accepted.nonzero().flatten().tolist():
-            self._transition(i, view)
+            self._transition(i, view, bool(exact[i]))
         self.state[accepted] = self.codes[accepted]
         self._next_transition(accepted)
 
+    def _independence_tries(self) -> int:
+        """r = ceil(2 / q-hat), q-hat the share of all prior draws so far (the chains' first
+        draws and the independence proposals) in band; 0 where q-hat < 5%."""
+        made, hits = self.draws
+        rate = hits / made if made else 0.0
+        use = self.job.config.independence and rate >= MIN_RATE
+        self.indep = math.ceil(2 / rate) if use else 0
+        return self.indep
+
     def _next_transition(self, rows: torch.Tensor) -> None:
         """Start a transition of ``rows`` (bool) from their current state."""
-        self.indep_left[rows] = self.indep or 0
+        self.indep_left[rows] = self._independence_tries()
         self._slice(rows & (self.indep_left == 0))
 
     def _slice(self, rows: torch.Tensor) -> None:
@@ -209,11 +221,6 @@ class ExplorePhase:
         idx = rows.nonzero().flatten()
         if not len(idx):
             return
-        if self.indep is None:
-            made, hits = self.draws
-            rate = hits / made if made else 0.0
-            use = self.job.config.independence and rate >= MIN_RATE
-            self.indep = math.ceil(2 / rate) if use else 0
         self.mode[idx] = EXPLORING
         self.state[idx] = self.codes[idx]
         for i in idx.tolist():
@@ -235,9 +242,15 @@ class ExplorePhase:
     def _record(self, i: int, view: Evaluation) -> None:
         self.trace[i].append(self._series(i, view))
 
-    def _transition(self, i: int, view: Evaluation) -> None:
-        """Chain ``i`` moved to its proposal: trace it, and keep it if it is due."""
+    def _transition(self, i: int, view: Evaluation, exact: bool) -> None:
+        """Chain ``i`` moved to its proposal: trace it, and keep it if it is due. An
+        independence proposal in band (``exact``) is an exact draw of the target,
+        independent of the chain's past: it is kept at once and ends any burn-in."""
         self._record(i, view)
+        if exact:
+            self.burn[i] = 0
+            self._keep(i, view, "prior")
+            return
         if self.burn[i] > 0:
             self.burn[i] -= 1
             return
@@ -274,7 +287,7 @@ class ExplorePhase:
         chains = [torch.stack(t) for t in self.trace if len(t) >= 4]
         if chains:
             tau = float(integrated_time(chains).max())
-            self.thin = int(min(MAX_THIN, max(1, round(tau))))
+            self.thin = int(min(MAX_THIN, max(1, math.ceil(tau))))
 
     def _report(self) -> None:
         """Diagnostics of the kept samples and the transitions into the job's stats."""

@@ -41,7 +41,7 @@ from pipeline.sampler.slice import SliceKernel
 FRESH, SEEDING, EXPLORING = 0, 1, 2
 MAX_THIN = 50
 THIN_EVERY = 8
-MIN_RATE = 0.05
+MIN_RATE = 0.01
 
 
 class ChainSeeds:
@@ -246,16 +246,16 @@ class ExplorePhase:
         """Chain ``i`` moved to its proposal: trace it, and keep it if it is due. An
         independence proposal in band (``exact``) is an exact draw of the target,
         independent of the chain's past: it is kept at once and ends any burn-in."""
-        self._record(i, view)
         if exact:
             self.burn[i] = 0
-            self._keep(i, view, "prior")
-            return
-        if self.burn[i] > 0:
+        self.since[i] += 1
+        if self.burn[i] > 0:  # burn-in: not traced (the seed's pull would inflate the IAT)
             self.burn[i] -= 1
             return
-        self.since[i] += 1
-        if self.since[i] >= self.thin:
+        self._record(i, view)
+        if exact:
+            self._keep(i, view, "prior")
+        elif self.since[i] >= self.thin:
             self._keep(i, view, "ess")
 
     def _keep(self, i: int, view: Evaluation, label: str) -> None:

@@ -7,7 +7,8 @@ K independent chains, each in one of three modes, switched per chain as it goes:
   ``prior_tries`` draws, then seeds.
 - ``SEEDING``: augmented-Lagrangian descent on its own code (its own lambda, mu and Adam
   state; forward and backward); when in band it explores, after ``burn_in`` transitions
-  that are not kept (the seed is not a draw of the target). A chain that does not close
+  that are neither kept nor traced (the seed is not a draw of the target); they count
+  towards its first thinning interval. A chain that does not close
   10% of its gap over an outer iteration starts again from a fresh prior draw.
 - ``EXPLORING``: each transition first makes up to r independence proposals from the
   prior (the first in band is the next state: an exact, independent draw), and if all r
@@ -15,11 +16,15 @@ K independent chains, each in one of three modes, switched per chain as it goes:
   passes only.
   The r misses happen with probability (1 - q)^r whatever the current state (q: the bands'
   prior mass), so the kernel is a fixed mixture of an exact draw and the slice kernel and
-  keeps the target. r = ceil(2 / q) from the prior draws made before exploring (r = 0,
-  pure slice sampling, where q < 5% or ``independence`` is off). Every completed
-  transition is traced; a chain keeps a sample every ``thin`` transitions, with
-  ``thin`` the integrated autocorrelation time (rounded) of the traced activations and
-  feature projections (re-estimated as the trace grows) unless set.
+  keeps the target. r = ceil(2 / q-hat), q-hat the share in band of all prior draws so far
+  (first draws and independence proposals: their outcomes do not depend on the chains'
+  states, so re-estimating r keeps every transition exact); r = 0, pure slice sampling,
+  where q-hat < 1% or ``independence`` is off. An independence proposal in band is an
+  exact draw, independent of the chain's past: it is kept at once (and ends a seed's
+  burn-in). Every other transition is traced, and a chain keeps a sample once ``thin``
+  transitions have passed since its last, with ``thin`` the integrated autocorrelation
+  time (rounded up) of the traced activations and feature projections (re-estimated as
+  the trace grows) unless set.
 
 The job ends with n samples (``done``), when its budget of ``budget * n`` forward-equivalent
 evaluations is spent (``partial``), or after ``max_seed_steps`` iterations without any chain
@@ -198,7 +203,7 @@ class ExplorePhase:
 
     def _independence_tries(self) -> int:
         """r = ceil(2 / q-hat), q-hat the share of all prior draws so far (the chains' first
-        draws and the independence proposals) in band; 0 where q-hat < 5%."""
+        draws and the independence proposals) in band; 0 where q-hat < 1%."""
         made, hits = self.draws
         rate = hits / made if made else 0.0
         use = self.job.config.independence and rate >= MIN_RATE

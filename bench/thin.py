@@ -7,7 +7,8 @@ bands between 1% and 3% of the prior, the default (independence proposals where 
 the default did below 5% before). Columns: the job's status and samples returned, forward-
 equivalent evaluations per sample (a backward counts as two; seeds included), the
 independence tries per transition r, evaluations per slice or independence proposal
-made while exploring (``tried``) per completed transition, thin (the IAT of the
+made while exploring (``tried``) per traced transition (a seed's burn-in transitions are
+not traced, so their evaluations fall on the others), thin (the IAT of the
 transitions, rounded up), ESS and split-R-hat of the kept samples, and evaluations per
 effective sample (all evaluations / ESS). Counts, not seconds: they are the same on
 every machine for a seed.

@@ -147,7 +147,7 @@ class ExplorePhase:
         self.codes = torch.where(exploring[:, None], self.kernel.proposals(), self.codes)
         drawing = exploring & (self.indep_left > 0)
         if bool(drawing.any()):
-            self.codes[drawing] = self.job.init_codes(int(drawing.sum()))
+            self.codes[drawing] = self.job.prior_draws(int(drawing.sum()))
 
     def _fresh(self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor) -> None:
         """Prior draws: in band -> an exact sample, explore; else draw again, or seed."""
@@ -159,7 +159,7 @@ class ExplorePhase:
         miss = rows & ~ok
         again = miss & (self.tries < job.config.prior_tries)
         if bool(again.any()):
-            self.codes[again] = job.init_codes(int(again.sum()))
+            self.codes[again] = job.prior_draws(int(again.sum()))
             self.tries[again] += 1
         seed = miss & ~again
         self.mode[seed] = SEEDING
@@ -179,7 +179,7 @@ class ExplorePhase:
         restart = bad | stuck
         if bool(restart.any()):
             job.counts["reseeded"] += int(restart.sum())
-            self.codes[restart] = job.init_codes(int(restart.sum()))
+            self.codes[restart] = job.prior_draws(int(restart.sum()))
             self.mode[restart] = FRESH
             self.tries[restart] = job.config.prior_tries
 

@@ -9,10 +9,11 @@ output neurons x 2 relative bands, n = 50, 2 jobs per batch), 1 actor against 2 
 1 CPU each, model loading and Ray start-up included (they are part of a real sweep).
 Device efficiency: a 16-job `mnist` sweep (8 output units x the 2 default relative bands,
 n = 50, K = 10, 4 jobs per batch) and a 16-job `faces` sweep (the same at 64 px, n = 20)
-on 2 actors of 1 CPU: the bare forward + backward time of all its evaluations
-(rows evaluated forward and backward, from the job records' ``evals_forward`` and
-``evals_backward``; the bare forward and backward times per row measured at 40 rows, one
-thread) over wall time x actors. Wall time starts after Ray is up and includes the
+on 2 actors of 1 CPU: the bare time of all its chain evaluations, each counted as what
+it costs (from the job records: ``evals_forward`` rows, of which ``evals_backward`` took a
+gradient; a forward-only row at the bare ``torch.no_grad`` forward per row, a gradient row
+at the bare forward-with-autograd + backward per row, both timed at the batch's 40 rows on
+one thread) over wall time x actors. Wall time starts after Ray is up and includes the
 actors' start and model loading.
 """
 
@@ -92,20 +93,23 @@ def ray_scaling(actors: tuple[int, ...] = (1, 2), units: int = 4, n: int = 50) -
 
 
 def bare_row_seconds(preset: zoo.Preset, rows: int, repeats: int = 15) -> tuple[float, float]:
-    """Median seconds per row, at ``rows`` rows, of codes -> G -> network (a forward) and of
-    the backward to the codes that a gradient step adds to it."""
-    forward, both = [], []
+    """Median seconds per row, at ``rows`` rows, of codes -> G -> network as the sampler runs
+    it: a forward under ``torch.no_grad`` (a row evaluated forward only), and a forward with
+    autograd plus the backward to the codes (a row with a gradient step); interleaved."""
+    plain, both = [], []
     codes = torch.randn(rows, preset.generator.code_dim, generator=torch.Generator().manual_seed(0))
     preprocess = preset.preprocess or (lambda x: x)
     for _ in range(repeats):
+        start = time.perf_counter()
+        with torch.no_grad():
+            preset.network(preprocess(preset.generator(codes)))
+        plain.append(time.perf_counter() - start)
         x = codes.clone().requires_grad_(True)
         start = time.perf_counter()
         out = preset.network(preprocess(preset.generator(x)))
-        forward.append(time.perf_counter() - start)
         torch.autograd.grad(out[:, 0].sum(), x)
         both.append(time.perf_counter() - start)
-    t_forward, t_both = statistics.median(forward) / rows, statistics.median(both) / rows
-    return t_forward, max(t_both - t_forward, 0.0)
+    return statistics.median(plain) / rows, statistics.median(both) / rows
 
 
 def device_efficiency(
@@ -118,7 +122,7 @@ def device_efficiency(
     options = {} if size is None else {"size": size}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    t_forward, t_backward = bare_row_seconds(zoo.load(preset, **options), batch * 10)
+    t_plain, t_both = bare_row_seconds(zoo.load(preset, **options), batch * 10)
     torch.set_num_threads(threads)
     started = not ray.is_initialized()
     if started:
@@ -143,7 +147,7 @@ def device_efficiency(
     stats = [json.loads(j["stats"] or "{}") for j in jobs]
     forwards = sum(int(s.get("evals_forward") or 0) for s in stats)
     backwards = sum(int(s.get("evals_backward") or 0) for s in stats)
-    bare = forwards * t_forward + backwards * t_backward
+    bare = (forwards - backwards) * t_plain + backwards * t_both
     return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
             "n": n, "jobs_per_batch": batch, "evaluations": f"{forwards} / {backwards}",
             "bare": bare, "wall": wall, "actors": actors, "efficiency": bare / (wall * actors)}

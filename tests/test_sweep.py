@@ -306,3 +306,29 @@ def test_continuous_batching_does_not_change_a_jobs_result(toy_cfg) -> None:
         assert torch.allclose(torch.tensor(packed.samples.column(column).to_pylist()),
                               torch.tensor(alone.samples.column(column).to_pylist()), atol=1e-5)
     assert packed.samples.column("image").equals(alone.samples.column("image"))
+
+
+def test_queued_jobs_share_one_observation_of_their_ranges(toy_cfg, monkeypatch) -> None:
+    import pipeline.runner.actor as actor_module
+
+    cfg = toy_cfg("neurons.select=[{layer: null, units: [0, 1, 2, 3]}]", "bands.range.codes=64")
+    plain = to_plain(cfg)
+    jobs = expand(plain)
+    alone = {job.job_id: Worker(model_settings(plain)).run([job])[0].bands for job in jobs[:3]}
+    calls: list[int] = []
+    real = actor_module.observed_ranges
+
+    def counted(generator, neurons, *args, **kwargs):
+        calls.append(len(neurons))
+        return real(generator, neurons, *args, **kwargs)
+
+    monkeypatch.setattr(actor_module, "observed_ranges", counted)
+    worker = Worker(model_settings(plain), jobs_per_batch=2)
+    worker.submit(jobs)
+    outcomes, deadline = {}, time.monotonic() + 300
+    while len(outcomes) < len(jobs) and time.monotonic() < deadline:
+        outcomes.update((o.job_id, o) for o in worker.collect(1.0))
+    assert len(outcomes) == len(jobs) == 8  # 4 units x 2 relative bands
+    assert calls == [4]  # one pass over the random codes for the 4 queued neurons
+    for job_id, bands in alone.items():
+        assert outcomes[job_id].bands == bands

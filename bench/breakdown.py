@@ -1,0 +1,164 @@
+"""Where an actor's time goes: the device-efficiency sweep's jobs on one in-process worker.
+
+The jobs of :func:`bench.packing.device_efficiency`'s sweep (``units`` output units x the 2
+default relative bands, K = 10, ``jobs_per_batch`` jobs in flight) run through one
+:class:`pipeline.runner.Worker` in this process, exactly as an actor's sampling thread runs
+them (``submit``, then ``collect`` until every job is back), on one torch thread, with
+timers around the stages: observing the relative bands' ranges, the engine's batched
+evaluations (``evaluate_batch``; its bare part is the jobs' forward-only rows x the bare
+``no_grad`` forward per row + gradient rows x the bare forward + backward per row, at the
+batch's rows), verification (``finalize``), building a job's samples table (PNG encoding)
+and writing its shard. "Sampler bookkeeping" is the rest of the sampling thread's time
+(each phase's ``advance``: acceptance, diagnostics, thinning, proposals). The worker's
+start (Ray's actor process, Python imports, model loading) is timed apart: a Ray actor
+started from nothing until its ``describe`` answers, and one load of the models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+
+import pipeline.runner.actor as actor_module
+import pipeline.sampler.engine as engine_module
+from bench.packing import bare_row_seconds
+from pipeline import zoo
+from pipeline.runner import Worker
+from pipeline.runner.models import Models
+from pipeline.sweep import compose, expand, to_plain
+from pipeline.sweep.expand import model_settings
+
+STAGES = (
+    (engine_module, "evaluate_batch", "evaluations (evaluate_batch)"),
+    (engine_module, "finalize", "verification (finalize)"),
+    (actor_module, "observed_ranges", "observed ranges of relative bands"),
+    (actor_module, "samples_table", "samples table (PNG encoding)"),
+    (actor_module, "write_samples", "shard writing"),
+)
+
+
+@contextmanager
+def timers(stages: tuple = STAGES) -> Iterator[dict[str, float]]:
+    """Seconds spent in each stage's function while the block runs (any thread)."""
+    seconds: dict[str, float] = defaultdict(float)
+    saved = [(module, name, getattr(module, name)) for module, name, _ in stages]
+
+    def wrap(func: Callable, label: str) -> Callable:
+        @functools.wraps(func)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                seconds[label] += time.perf_counter() - start
+        return timed
+
+    for (module, name, func), (_, _, label) in zip(saved, stages, strict=True):
+        setattr(module, name, wrap(func, label))
+    try:
+        yield seconds
+    finally:
+        for module, name, func in saved:
+            setattr(module, name, func)
+
+
+def sweep_config(preset: str, size: int | None, units: int, n: int, out: Path) -> Any:
+    """The device-efficiency sweep's config (:func:`bench.packing.device_efficiency`)."""
+    options = [] if size is None else [f"+network.options.size={size}"]
+    return compose([
+        f"preset={preset}", *options,
+        f"neurons.select=[{{layer: null, units: {list(range(units))}}}]",
+        f"sampler.n={n}", "sampler.k=10", f"output.dir={out}", "name=bench-breakdown",
+    ])
+
+
+def start_seconds(model: dict[str, Any]) -> tuple[float, float]:
+    """Seconds until a new Ray actor running :class:`Worker` answers (its process, imports
+    and model loading), and of one load of the models in this process (weights cached)."""
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    try:
+        begin = time.perf_counter()
+        handle = ray.remote(Worker).options(num_cpus=1).remote(model)
+        ray.get(handle.describe.remote())
+        actor = time.perf_counter() - begin
+        ray.kill(handle)
+    finally:
+        if started:
+            ray.shutdown()
+    begin = time.perf_counter()
+    Models(model, torch.device("cpu"))
+    return actor, time.perf_counter() - begin
+
+
+def breakdown(preset: str = "mnist", size: int | None = None, units: int = 8, n: int = 50,
+              batch: int = 4) -> dict[str, Any]:
+    """Seconds per stage of the sweep's jobs on one in-process worker (one torch thread)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-breakdown-") as tmp:
+            cfg = sweep_config(preset, size, units, n, Path(tmp) / "out")
+            jobs, model = expand(cfg), model_settings(to_plain(cfg))
+            actor, load = start_seconds(model)
+            worker = Worker(model, root=str(Path(tmp) / "out"), jobs_per_batch=batch)
+            with timers() as seconds:
+                begin = time.perf_counter()
+                worker.submit(jobs)
+                outcomes: list = []
+                while len(outcomes) < len(jobs):
+                    outcomes += worker.collect(1.0)
+                total = time.perf_counter() - begin
+            t_plain, t_both = bare_row_seconds(
+                zoo.load(preset, **({} if size is None else {"size": size})), batch * 10)
+    finally:
+        torch.set_num_threads(threads)
+    forwards = sum(int(o.stats.get("evals_forward") or 0) for o in outcomes)
+    backwards = sum(int(o.stats.get("evals_backward") or 0) for o in outcomes)
+    bare = (forwards - backwards) * t_plain + backwards * t_both
+    return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
+            "statuses": sorted(o.status for o in outcomes), "total": total, "bare": bare,
+            "stages": dict(seconds), "actor_start": actor, "model_load": load}
+
+
+def table(result: dict[str, Any]) -> str:
+    """Markdown table of one breakdown: seconds and share of the sampling thread's time."""
+    total, stages = result["total"], dict(result["stages"])
+    evaluate = stages.pop("evaluations (evaluate_batch)", 0.0)
+    rows = [
+        ("bare evaluations (forward-only and gradient rows, at the batch's rows)", result["bare"]),
+        ("evaluations beyond bare (small gradient passes, gathers, hooks)",
+         evaluate - result["bare"]),
+        *stages.items(),
+        ("sampler bookkeeping (the rest: advance, acceptance, diagnostics, pulling jobs)",
+         total - evaluate - sum(stages.values())),
+    ]
+    lines = [f"{result['preset']}: {result['jobs']} jobs on one in-process worker, "
+             f"{total:.1f} s of sampling; efficiency of this thread "
+             f"{result['bare'] / total:.2f}.", "",
+             "| stage | s | share |", "|---|---|---|"]
+    lines += [f"| {name} | {sec:.2f} | {sec / total:.2f} |" for name, sec in rows]
+    lines += [f"| (apart) a Ray actor's start until it answers | {result['actor_start']:.2f} | |",
+              f"| (apart) loading the models | {result['model_load']:.2f} | |"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="mnist")
+    parser.add_argument("--size", type=int, default=None)
+    parser.add_argument("--units", type=int, default=8)
+    parser.add_argument("--n", type=int, default=50)
+    args = parser.parse_args()
+    print(table(breakdown(args.preset, args.size, args.units, args.n)))

@@ -332,3 +332,38 @@ def test_queued_jobs_share_one_observation_of_their_ranges(toy_cfg, monkeypatch)
     assert calls == [4]  # one pass over the random codes for the 4 queued neurons
     for job_id, bands in alone.items():
         assert outcomes[job_id].bands == bands
+
+
+class _Remote:
+    """A fake actor method: ``.remote(*args)`` records the call."""
+
+    def __init__(self, calls: list) -> None:
+        self.calls = calls
+
+    def remote(self, *args):
+        self.calls.append(args)
+        return object()
+
+
+def test_actors_get_a_few_jobs_ahead_and_the_rest_wait_for_the_first_free_one(toy_cfg):
+    from types import SimpleNamespace
+
+    from pipeline.runner.pool import _Actor, ahead
+
+    plain = to_plain(toy_cfg("cluster.jobs_per_batch=3", "cluster.actors=2"))
+    settings = ClusterSettings.from_config(plain["cluster"])
+    pool = Pool({}, settings, None, "s")
+    pool.queue.extend((job, 0) for job in expand(toy_cfg("bands=relative_ladder")))  # 12 jobs
+    submitted: list = []
+    for i in (1, 2):
+        handle = SimpleNamespace(submit=_Remote(submitted), collect=_Remote([]))
+        pool.actors[i] = _Actor(handle, {})
+    pool._fill()
+    room = 3 + ahead(3)
+    assert ahead(3) == 2 and [len(a.jobs) for a in pool.actors.values()] == [room, room]
+    assert len(pool.queue) == 12 - 2 * room  # left for whichever actor frees slots first
+    pool.actors[2].jobs.popitem()  # actor 2 finished a job: it gets the next one
+    pool._fill()
+    assert [len(a.jobs) for a in pool.actors.values()] == [room, room]
+    assert len(pool.queue) == 12 - 2 * room - 1
+    assert sum(len(jobs) for (jobs,) in submitted) == 2 * room + 1

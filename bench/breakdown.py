@@ -8,8 +8,9 @@ timers around the stages: observing the relative bands' ranges, the engine's bat
 evaluations (``evaluate_batch``; its bare part is the jobs' forward-only rows x the bare
 ``no_grad`` forward per row + gradient rows x the bare forward + backward per row, at the
 batch's rows), verification (``finalize``), building a job's samples table (PNG encoding)
-and writing its shard. "Sampler bookkeeping" is the rest of the sampling thread's time
-(each phase's ``advance``: acceptance, diagnostics, thinning, proposals). The worker's
+and writing its shard (these two in the worker's writer thread, beside the sampling one).
+"Sampler bookkeeping" is the rest of the sampling thread's time (each phase's
+``advance``: acceptance, diagnostics, thinning, proposals). The worker's
 start (Ray's actor process, Python imports, model loading) is timed apart: a Ray actor
 started from nothing until its ``describe`` answers, and one load of the models.
 """
@@ -38,12 +39,13 @@ from pipeline.runner.models import Models
 from pipeline.sweep import compose, expand, to_plain
 from pipeline.sweep.expand import model_settings
 
+WRITER = ("samples table (PNG encoding; writer thread)", "shard writing (writer thread)")
 STAGES = (
     (engine_module, "evaluate_batch", "evaluations (evaluate_batch)"),
     (engine_module, "finalize", "verification (finalize)"),
     (actor_module, "observed_ranges", "observed ranges of relative bands"),
-    (actor_module, "samples_table", "samples table (PNG encoding)"),
-    (actor_module, "write_samples", "shard writing"),
+    (actor_module, "samples_table", WRITER[0]),
+    (actor_module, "write_samples", WRITER[1]),
 )
 
 
@@ -136,13 +138,14 @@ def table(result: dict[str, Any]) -> str:
     """Markdown table of one breakdown: seconds and share of the sampling thread's time."""
     total, stages = result["total"], dict(result["stages"])
     evaluate = stages.pop("evaluations (evaluate_batch)", 0.0)
+    sampling = sum(sec for name, sec in stages.items() if name not in WRITER)
     rows = [
         ("bare evaluations (forward-only and gradient rows, at the batch's rows)", result["bare"]),
         ("evaluations beyond bare (small gradient passes, gathers, hooks)",
          evaluate - result["bare"]),
         *stages.items(),
-        ("sampler bookkeeping (the rest: advance, acceptance, diagnostics, pulling jobs)",
-         total - evaluate - sum(stages.values())),
+        ("sampler bookkeeping (the rest of the sampling thread: advance, acceptance, "
+         "diagnostics, pulling jobs)", total - evaluate - sampling),
     ]
     lines = [f"{result['preset']}: {result['jobs']} jobs on one in-process worker, "
              f"{total:.1f} s of sampling; efficiency of this thread "

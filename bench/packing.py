@@ -3,8 +3,9 @@
 Packing: the same 16 problems of the `mnist` preset (the ten digit logits and six more
 with other seeds, band = the 75-95% quantiles of each logit over 256 random codes,
 n = 100, K = 10, quantised) run as 16 batches of 1 job, 4 of 4 and 1 of 16 with
-:func:`pipeline.sampler.sample_problems`; every job's chains share each forward and
-backward pass of its batch. Ray: ``pipeline.sweep.run`` on a small `mnist` sweep (4
+:func:`pipeline.sampler.sample_problems`, with the default sampler (``ess``) and with the
+fast one (``method="fast"``); every job's chains share each forward (and backward) pass of
+its batch. Ray: ``pipeline.sweep.run`` on a small `mnist` sweep (4
 output neurons x 2 relative bands, n = 50, 2 jobs per batch), 1 actor against 2 actors of
 1 CPU each, model loading and Ray start-up included (they are part of a real sweep).
 Device efficiency: a 16-job `mnist` sweep (8 output units x the 2 default relative bands,
@@ -20,6 +21,7 @@ actors' start and model loading.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import statistics
 import tempfile
@@ -37,6 +39,7 @@ from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sweep import compose, run
 
 PACKS = (1, 4, 16)
+METHODS = ("ess", "fast")  # the default sampler, and the fast one beside it
 
 
 def problems(preset: zoo.Preset, count: int, n: int) -> list[Problem]:
@@ -49,13 +52,15 @@ def problems(preset: zoo.Preset, count: int, n: int) -> list[Problem]:
     return out
 
 
-def packing(count: int = 16, n: int = 100, packs: tuple[int, ...] = PACKS) -> list[dict]:
-    """Samples per second for each packing of the same ``count`` problems."""
+def packing(count: int = 16, n: int = 100, packs: tuple[int, ...] = PACKS,
+            methods: tuple[str, ...] = METHODS) -> list[dict]:
+    """Samples per second for each sampler method and packing of the same ``count``
+    problems."""
     preset = zoo.load("mnist")
     jobs = problems(preset, count, n)
-    config = SamplerConfig(k=10, quantize=True)
     rows = []
-    for pack in packs:
+    for method, pack in itertools.product(methods, packs):
+        config = SamplerConfig(k=10, quantize=True, method=method)
         start = time.perf_counter()
         results = []
         for i in range(0, count, pack):
@@ -64,7 +69,7 @@ def packing(count: int = 16, n: int = 100, packs: tuple[int, ...] = PACKS) -> li
         seconds = time.perf_counter() - start
         samples = sum(len(r) for r in results)
         rows.append({
-            "setting": f"{pack} job(s) per batch ({pack * config.k} chains)",
+            "setting": f"{method}: {pack} job(s) per batch ({pack * config.k} chains)",
             "jobs": count, "samples": samples, "seconds": seconds, "rate": samples / seconds,
         })
     return rows
@@ -171,11 +176,13 @@ def device_efficiencies() -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown table; speed-ups relative to the first row of each kind."""
+    """Markdown table; speed-ups relative to the first row of each kind (each sampler
+    method's packings, the Ray rows)."""
     lines = ["| setting | jobs | samples | s | samples/s | speed-up |", "|---|---|---|---|---|---|"]
     base: dict[str, float] = {}
     for r in rows:
-        kind = r["setting"].split(",")[0] if r["setting"].startswith("Ray") else "pack"
+        kind = r["setting"].split(",")[0] if r["setting"].startswith("Ray") else \
+            r["setting"].split(":")[0]
         base.setdefault(kind, r["rate"])
         lines.append(
             f"| {r['setting']} | {r['jobs']} | {r['samples']} | {r['seconds']:.1f} | "

@@ -3,16 +3,18 @@
 The jobs of :func:`bench.packing.device_efficiency`'s sweep (``units`` output units x the 2
 default relative bands, K = 10, ``jobs_per_batch`` jobs in flight) run through one
 :class:`pipeline.runner.Worker` in this process, exactly as an actor's sampling thread runs
-them (``submit``, then ``collect`` until every job is back), on one torch thread, with
-timers around the stages: observing the relative bands' ranges, the engine's batched
-evaluations (``evaluate_batch``; its bare part is the jobs' forward-only rows x the bare
-``no_grad`` forward per row + gradient rows x the bare forward + backward per row, at the
-batch's rows), verification (``finalize``), building a job's samples table (PNG encoding)
-and writing its shard (these two in the worker's writer thread, beside the sampling one).
-"Sampler bookkeeping" is the rest of the sampling thread's time (each phase's
-``advance``: acceptance, diagnostics, thinning, proposals). The worker's
-start (Ray's actor process, Python imports, model loading) is timed apart: a Ray actor
-started from nothing until its ``describe`` answers, and one load of the models.
+them (``submit``, then ``collect`` until every job is back), on one torch thread. Timers
+of each thread's CPU time (``time.thread_time``: other processes on a shared machine do
+not count; the bare times are CPU times too) wrap the sampling thread's loop and its
+stages: observing the relative bands' ranges, the engine's batched evaluations
+(``evaluate_batch``; its bare part is the jobs' forward-only rows x the bare ``no_grad``
+forward per row + gradient rows x the bare forward + backward per row, at the batch's
+rows) and verification (``finalize``); building a job's samples table (PNG encoding) and
+writing its shard run in the worker's writer thread, beside the sampling one. "Sampler
+bookkeeping" is the rest of the sampling thread's time (each phase's ``advance``:
+acceptance, diagnostics, thinning, proposals). The worker's start (Ray's actor process,
+Python imports, model loading) is timed apart, in wall time: a Ray actor started from
+nothing until its ``describe`` answers, and one load of the models.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pipeline.runner.models import Models
 from pipeline.sweep import compose, expand, to_plain
 from pipeline.sweep.expand import model_settings
 
+SAMPLING = "the sampling thread (Worker._drain)"
 WRITER = ("samples table (PNG encoding; writer thread)", "shard writing (writer thread)")
 STAGES = (
     (engine_module, "evaluate_batch", "evaluations (evaluate_batch)"),
@@ -46,23 +49,25 @@ STAGES = (
     (actor_module, "observed_ranges", "observed ranges of relative bands"),
     (actor_module, "samples_table", WRITER[0]),
     (actor_module, "write_samples", WRITER[1]),
+    (actor_module.Worker, "_drain", SAMPLING),
 )
 
 
 @contextmanager
 def timers(stages: tuple = STAGES) -> Iterator[dict[str, float]]:
-    """Seconds spent in each stage's function while the block runs (any thread)."""
+    """CPU seconds of the calling thread spent in each stage's function while the block
+    runs (any thread; CPU time, so that other processes on the machine do not count)."""
     seconds: dict[str, float] = defaultdict(float)
     saved = [(module, name, getattr(module, name)) for module, name, _ in stages]
 
     def wrap(func: Callable, label: str) -> Callable:
         @functools.wraps(func)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start = time.thread_time()
             try:
                 return func(*args, **kwargs)
             finally:
-                seconds[label] += time.perf_counter() - start
+                seconds[label] += time.thread_time() - start
         return timed
 
     for (module, name, func), (_, _, label) in zip(saved, stages, strict=True):
@@ -121,17 +126,20 @@ def breakdown(preset: str = "mnist", size: int | None = None, units: int = 8, n:
                 outcomes: list = []
                 while len(outcomes) < len(jobs):
                     outcomes += worker.collect(1.0)
-                total = time.perf_counter() - begin
+                wall = time.perf_counter() - begin
             t_plain, t_both = bare_row_seconds(
-                zoo.load(preset, **({} if size is None else {"size": size})), batch * 10)
+                zoo.load(preset, **({} if size is None else {"size": size})), batch * 10,
+                clock=time.thread_time)
     finally:
         torch.set_num_threads(threads)
     forwards = sum(int(o.stats.get("evals_forward") or 0) for o in outcomes)
     backwards = sum(int(o.stats.get("evals_backward") or 0) for o in outcomes)
     bare = (forwards - backwards) * t_plain + backwards * t_both
+    stages = dict(seconds)
     return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
-            "statuses": sorted(o.status for o in outcomes), "total": total, "bare": bare,
-            "stages": dict(seconds), "actor_start": actor, "model_load": load}
+            "statuses": sorted(o.status for o in outcomes), "total": stages.pop(SAMPLING),
+            "wall": wall, "bare": bare, "stages": stages, "actor_start": actor,
+            "model_load": load}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -148,12 +156,13 @@ def table(result: dict[str, Any]) -> str:
          "diagnostics, pulling jobs)", total - evaluate - sampling),
     ]
     lines = [f"{result['preset']}: {result['jobs']} jobs on one in-process worker, "
-             f"{total:.1f} s of sampling; efficiency of this thread "
-             f"{result['bare'] / total:.2f}.", "",
-             "| stage | s | share |", "|---|---|---|"]
+             f"{total:.1f} CPU s in its sampling thread ({result['wall']:.1f} s wall); bare "
+             f"evaluations / sampling thread's CPU time {result['bare'] / total:.2f}.", "",
+             "| stage | CPU s | share of the sampling thread |", "|---|---|---|"]
     lines += [f"| {name} | {sec:.2f} | {sec / total:.2f} |" for name, sec in rows]
-    lines += [f"| (apart) a Ray actor's start until it answers | {result['actor_start']:.2f} | |",
-              f"| (apart) loading the models | {result['model_load']:.2f} | |"]
+    lines += [f"| (apart, wall s) a Ray actor's start until it answers | "
+              f"{result['actor_start']:.2f} | |",
+              f"| (apart, wall s) loading the models | {result['model_load']:.2f} | |"]
     return "\n".join(lines)
 
 

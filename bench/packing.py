@@ -26,6 +26,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -97,23 +98,26 @@ def ray_scaling(actors: tuple[int, ...] = (1, 2), units: int = 4, n: int = 50) -
     return rows
 
 
-def bare_row_seconds(preset: zoo.Preset, rows: int, repeats: int = 15) -> tuple[float, float]:
+def bare_row_seconds(
+    preset: zoo.Preset, rows: int, repeats: int = 15, clock: Callable[[], float] = time.perf_counter
+) -> tuple[float, float]:
     """Median seconds per row, at ``rows`` rows, of codes -> G -> network as the sampler runs
     it: a forward under ``torch.no_grad`` (a row evaluated forward only), and a forward with
-    autograd plus the backward to the codes (a row with a gradient step); interleaved."""
+    autograd plus the backward to the codes (a row with a gradient step); interleaved.
+    ``clock``: wall time, or e.g. ``time.thread_time`` (CPU time, with one torch thread)."""
     plain, both = [], []
     codes = torch.randn(rows, preset.generator.code_dim, generator=torch.Generator().manual_seed(0))
     preprocess = preset.preprocess or (lambda x: x)
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         with torch.no_grad():
             preset.network(preprocess(preset.generator(codes)))
-        plain.append(time.perf_counter() - start)
+        plain.append(clock() - start)
         x = codes.clone().requires_grad_(True)
-        start = time.perf_counter()
+        start = clock()
         out = preset.network(preprocess(preset.generator(x)))
         torch.autograd.grad(out[:, 0].sum(), x)
-        both.append(time.perf_counter() - start)
+        both.append(clock() - start)
     return statistics.median(plain) / rows, statistics.median(both) / rows
 
 

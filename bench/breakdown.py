@@ -89,9 +89,15 @@ def sweep_config(preset: str, size: int | None, units: int, n: int, out: Path) -
     ])
 
 
-def start_seconds(model: dict[str, Any]) -> tuple[float, float]:
+def start_seconds(model: dict[str, Any], actor: bool = True) -> tuple[float | None, float]:
     """Seconds until a new Ray actor running :class:`Worker` answers (its process, imports
-    and model loading), and of one load of the models in this process (weights cached)."""
+    and model loading; None unless ``actor``), and of one load of the models in this
+    process (weights cached)."""
+    begin = time.perf_counter()
+    Models(model, torch.device("cpu"))
+    load = time.perf_counter() - begin
+    if not actor:
+        return None, load
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
@@ -99,26 +105,25 @@ def start_seconds(model: dict[str, Any]) -> tuple[float, float]:
         begin = time.perf_counter()
         handle = ray.remote(Worker).options(num_cpus=1).remote(model)
         ray.get(handle.describe.remote())
-        actor = time.perf_counter() - begin
+        seconds = time.perf_counter() - begin
         ray.kill(handle)
     finally:
         if started:
             ray.shutdown()
-    begin = time.perf_counter()
-    Models(model, torch.device("cpu"))
-    return actor, time.perf_counter() - begin
+    return seconds, load
 
 
 def breakdown(preset: str = "mnist", size: int | None = None, units: int = 8, n: int = 50,
-              batch: int = 4) -> dict[str, Any]:
-    """Seconds per stage of the sweep's jobs on one in-process worker (one torch thread)."""
+              batch: int = 4, actor: bool = True) -> dict[str, Any]:
+    """CPU seconds per stage of the sweep's jobs on one in-process worker (one torch
+    thread); ``actor``: also time a Ray actor's start."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-breakdown-") as tmp:
             cfg = sweep_config(preset, size, units, n, Path(tmp) / "out")
             jobs, model = expand(cfg), model_settings(to_plain(cfg))
-            actor, load = start_seconds(model)
+            start, load = start_seconds(model, actor)
             worker = Worker(model, root=str(Path(tmp) / "out"), jobs_per_batch=batch)
             with timers() as seconds:
                 begin = time.perf_counter()
@@ -138,7 +143,7 @@ def breakdown(preset: str = "mnist", size: int | None = None, units: int = 8, n:
     stages = dict(seconds)
     return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
             "statuses": sorted(o.status for o in outcomes), "total": stages.pop(SAMPLING),
-            "wall": wall, "bare": bare, "stages": stages, "actor_start": actor,
+            "wall": wall, "bare": bare, "stages": stages, "actor_start": start,
             "model_load": load}
 
 
@@ -160,8 +165,9 @@ def table(result: dict[str, Any]) -> str:
              f"evaluations / sampling thread's CPU time {result['bare'] / total:.2f}.", "",
              "| stage | CPU s | share of the sampling thread |", "|---|---|---|"]
     lines += [f"| {name} | {sec:.2f} | {sec / total:.2f} |" for name, sec in rows]
+    start = result["actor_start"]
     lines += [f"| (apart, wall s) a Ray actor's start until it answers | "
-              f"{result['actor_start']:.2f} | |",
+              f"{'not measured' if start is None else f'{start:.2f}'} | |",
               f"| (apart, wall s) loading the models | {result['model_load']:.2f} | |"]
     return "\n".join(lines)
 
@@ -172,5 +178,8 @@ if __name__ == "__main__":
     parser.add_argument("--size", type=int, default=None)
     parser.add_argument("--units", type=int, default=8)
     parser.add_argument("--n", type=int, default=50)
+    parser.add_argument("--no-actor-start", action="store_true",
+                        help="do not start a Ray actor to time its start")
     args = parser.parse_args()
-    print(table(breakdown(args.preset, args.size, args.units, args.n)))
+    print(table(breakdown(args.preset, args.size, args.units, args.n,
+                          actor=not args.no_actor_start)))

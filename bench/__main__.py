@@ -16,7 +16,18 @@ from pathlib import Path
 
 import torch
 
-from bench import atlas, breakdown, coverage, efficiency, logistic, overhead, packing, quality, size
+from bench import (
+    atlas,
+    breakdown,
+    coverage,
+    efficiency,
+    legible,
+    logistic,
+    overhead,
+    packing,
+    quality,
+    size,
+)
 from bench.common import machine
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -64,6 +75,10 @@ def sections() -> dict[str, Section]:
             "Quality at equal compute: every method on one neuron and band",
             quality.__doc__, "python -m bench.quality",
             lambda: "\n\n".join(quality.table(*quality.run(name)) for name in quality.SETUPS),
+        ),
+        "legible": (
+            "Legible `imagenet` samples: top-5 and flat grey images, before and after",
+            legible.__doc__, "python -m bench.legible", legible.markdown,
         ),
         "atlas": (
             "The atlas at the scale of an overnight sweep",

@@ -357,7 +357,7 @@ def test_actors_get_a_few_jobs_ahead_and_the_rest_wait_for_the_first_free_one(to
     submitted: list = []
     for i in (1, 2):
         handle = SimpleNamespace(submit=_Remote(submitted), collect=_Remote([]))
-        pool.actors[i] = _Actor(handle, {})
+        pool.actors[i] = _Actor(handle, None, {})
     pool._fill()
     room = 3 + ahead(3)
     assert ahead(3) == 2 and [len(a.jobs) for a in pool.actors.values()] == [room, room]

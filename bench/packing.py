@@ -14,8 +14,9 @@ on 2 actors of 1 CPU: the bare time of all its chain evaluations, each counted a
 it costs (from the job records: ``evals_forward`` rows, of which ``evals_backward`` took a
 gradient; a forward-only row at the bare ``torch.no_grad`` forward per row, a gradient row
 at the bare forward-with-autograd + backward per row, both timed at the batch's 40 rows on
-one thread) over wall time x actors. Wall time starts after Ray is up and includes the
-actors' start and model loading.
+one thread, in CPU time: ``time.thread_time``, so that other processes on a shared
+machine do not inflate it) over wall time x actors. Wall time starts after Ray is up and
+includes the actors' start and model loading.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ def device_efficiency(
     options = {} if size is None else {"size": size}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    t_plain, t_both = bare_row_seconds(zoo.load(preset, **options), batch * 10)
+    t_plain, t_both = bare_row_seconds(zoo.load(preset, **options), batch * 10,
+                                       clock=time.thread_time)
     torch.set_num_threads(threads)
     started = not ray.is_initialized()
     if started:

@@ -16,7 +16,18 @@ from pathlib import Path
 
 import torch
 
-from bench import atlas, coverage, efficiency, legible, logistic, overhead, packing, quality, size
+from bench import (
+    atlas,
+    breakdown,
+    coverage,
+    efficiency,
+    legible,
+    logistic,
+    overhead,
+    packing,
+    quality,
+    size,
+)
 from bench.common import machine
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -52,7 +63,8 @@ def sections() -> dict[str, Section]:
             "Packing jobs into one batch, and Ray actors",
             packing.__doc__, "python -m bench.packing",
             lambda: packing.table(packing.packing() + packing.ray_scaling()) + "\n\n"
-            + packing.efficiency_table(packing.device_efficiencies()),
+            + packing.efficiency_table(packing.device_efficiencies()) + "\n\n"
+            + breakdown.table(breakdown.breakdown()),
         ),
         "size": (
             "Size: bytes per stored sample on `imagenet` at 128 px",

@@ -1,13 +1,17 @@
-"""Time per sampler step against the bare forward + backward of G, f and E (the limit).
+"""Time per sampler step against the bare passes of G, f and E (the limit).
 
 On the `faces` preset (DCGAN -> 128 px -> MobileNetV2), K = 10 chains, one output
 neuron in a band inside its observed range (50-90% quantiles). "bare" is codes -> G ->
-network -> one backward to the codes, written with plain torch calls; the sampler rows
-are the time per iteration of its seed phase and of its fast phase (median over the
-iterations of a run, best of REPEATS runs), measured in the same process, interleaved
-with the bare steps. A fast step with tangent noise does one extra backward per constraint when it
-recomputes the normals (every ``normals_every`` steps; default 4): the "two backwards"
-row is that step's floor, and `normals_every=1` and `tangent=False` show the cost.
+network -> one backward to the codes, written with plain torch calls ("bare forward":
+the same under ``torch.no_grad``, no backward); the sampler rows are the time per
+iteration (median over the iterations of a run, best of REPEATS runs), measured in the
+same process, interleaved with the bare steps: the fast sampler's (``method="fast"``)
+seed phase and fast phase, against the bare forward + backward; the default's (``ess``)
+iterations once it has its first sample, when its chains explore with forward passes
+only, against the bare forward. A fast step with tangent noise does one extra backward
+per constraint when it recomputes the normals (every ``normals_every`` steps; default
+4): the "two backwards" row is that step's floor, and `normals_every=1` and
+`tangent=False` show the cost.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pipeline
 from pipeline import zoo
 
 K, UNIT, REPEATS, N = 10, 837, 2, 100
+ESS = "default (ess), exploring step (ratio to the bare forward)"
 
 
 def observed_band(preset: zoo.Preset, f: pipeline.Neuron) -> tuple[float, float]:
@@ -45,13 +50,21 @@ def bare_step(preset: zoo.Preset, codes: torch.Tensor, backwards: int = 1) -> fl
     return time.perf_counter() - start
 
 
+def bare_forward(preset: zoo.Preset, codes: torch.Tensor) -> float:
+    """Seconds of codes -> G -> network under ``torch.no_grad`` (an exploring ess step)."""
+    start = time.perf_counter()
+    with torch.no_grad():
+        preset.network(preset.preprocess(preset.generator(codes)))
+    return time.perf_counter() - start
+
+
 def sampler_steps(
     preset: zoo.Preset, band: tuple[float, float], n: int, **settings
 ) -> tuple[float, float]:
-    """Median seconds per iteration of the seed phase and of the fast phase.
+    """Median seconds per iteration before and after the first K samples (the fast
+    sampler's seed phase and fast phase; the ess sampler's first draws and exploring).
 
-    Iterations are timed through the progress callback (called once per iteration);
-    the seed phase is the iterations before the first sample is accepted.
+    Iterations are timed through the progress callback (called once per iteration).
     """
     f, E = preset.neuron(UNIT), preset.encoder()
     sampler = pipeline.InverseSetSampler(
@@ -68,41 +81,48 @@ def sampler_steps(
 def run(
     n: int = N, repeats: int = REPEATS, only: list[str] | None = None, size: int = 128
 ) -> list[dict]:
-    """Rows: variant, seconds per step, ratio to bare (``only``: a subset of the variants;
-    ``size``: the network's input side)."""
+    """Rows: variant, seconds per step, ratio to its bare limit (``only``: a subset of the
+    variants; ``size``: the network's input side)."""
     preset = zoo.load("faces", size=size)
     preset.network.eval()
     preset.generator.eval()
     band = observed_band(preset, preset.neuron(UNIT))
     codes = torch.randn(K, preset.generator.code_dim, generator=torch.Generator().manual_seed(1))
+    fast = {"method": "fast"}
+    paper = {k: v for k, v in pipeline.SamplerConfig.paper().to_dict().items()
+             if k not in ("k", "quantize")}
     variants = {
-        "fast phase, defaults (tangent noise, normals every 4 steps)": {},
-        "fast phase, normals every step": {"normals_every": 1},
-        "fast phase, no tangent projection": {"tangent": False},
-        "fast phase, paper-literal": {
-            k: v
-            for k, v in pipeline.SamplerConfig.paper().to_dict().items()
-            if k not in ("k", "quantize")
-        },
+        "fast phase, defaults (tangent noise, normals every 4 steps)": fast,
+        "fast phase, normals every step": {**fast, "normals_every": 1},
+        "fast phase, no tangent projection": {**fast, "tangent": False},
+        "fast phase, paper-literal": {**paper, **fast},
+        ESS: {},
     }
     variants = {k: v for k, v in variants.items() if only is None or k in only}
-    bare, bare2, seed, fast = [], [], [], {name: [] for name in variants}
+    bare, bare2, forward, seed = [], [], [], []
+    steps: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
         bare.append(min(bare_step(preset, codes) for _ in range(5)))
         bare2.append(min(bare_step(preset, codes, backwards=2) for _ in range(5)))
+        forward.append(min(bare_forward(preset, codes) for _ in range(5)))
         for name, settings in variants.items():
-            s, f = sampler_steps(preset, band, n, **settings)
-            seed.append(s)
-            fast[name].append(f)
-    limit = min(bare)
+            first, then = sampler_steps(preset, band, n, **settings)
+            steps[name].append(then)
+            if name != ESS:
+                seed.append(first)
+    limit, plain = min(bare), min(forward)
     rows = [
         {"variant": "bare G + network forward and backward", "seconds": limit, "ratio": 1.0},
         {"variant": "bare, forward and two backwards (loss + one normal)", "seconds": min(bare2),
          "ratio": min(bare2) / limit},
-        {"variant": "seed phase step", "seconds": min(seed), "ratio": min(seed) / limit},
+        {"variant": "bare G + network forward (no_grad)", "seconds": plain, "ratio": plain / limit},
     ]
-    for name, values in fast.items():
-        rows.append({"variant": name, "seconds": min(values), "ratio": min(values) / limit})
+    if seed:
+        rows.append({"variant": "fast sampler's seed phase step", "seconds": min(seed),
+                     "ratio": min(seed) / limit})
+    for name, values in steps.items():
+        base = plain if name == ESS else limit
+        rows.append({"variant": name, "seconds": min(values), "ratio": min(values) / base})
     return rows
 
 

@@ -3,26 +3,31 @@
 Packing: the same 16 problems of the `mnist` preset (the ten digit logits and six more
 with other seeds, band = the 75-95% quantiles of each logit over 256 random codes,
 n = 100, K = 10, quantised) run as 16 batches of 1 job, 4 of 4 and 1 of 16 with
-:func:`pipeline.sampler.sample_problems`; every job's chains share each forward and
-backward pass of its batch. Ray: ``pipeline.sweep.run`` on a small `mnist` sweep (4
+:func:`pipeline.sampler.sample_problems`, with the default sampler (``ess``) and with the
+fast one (``method="fast"``); every job's chains share each forward (and backward) pass of
+its batch. Ray: ``pipeline.sweep.run`` on a small `mnist` sweep (4
 output neurons x 2 relative bands, n = 50, 2 jobs per batch), 1 actor against 2 actors of
 1 CPU each, model loading and Ray start-up included (they are part of a real sweep).
 Device efficiency: a 16-job `mnist` sweep (8 output units x the 2 default relative bands,
 n = 50, K = 10, 4 jobs per batch) and a 16-job `faces` sweep (the same at 64 px, n = 20)
-on 2 actors of 1 CPU: the bare forward + backward time of all its evaluations
-(rows evaluated forward and backward, from the job records' ``evals_forward`` and
-``evals_backward``; the bare forward and backward times per row measured at 40 rows, one
-thread) over wall time x actors. Wall time starts after Ray is up and includes the
-actors' start and model loading.
+on 2 actors of 1 CPU: the bare time of all its chain evaluations, each counted as what
+it costs (from the job records: ``evals_forward`` rows, of which ``evals_backward`` took a
+gradient; a forward-only row at the bare ``torch.no_grad`` forward per row, a gradient row
+at the bare forward-with-autograd + backward per row, both timed at the batch's 40 rows on
+one thread, in CPU time: ``time.thread_time``, so that other processes on a shared
+machine do not inflate it) over wall time x actors. Wall time starts after Ray is up and
+includes the actors' start and model loading.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -36,6 +41,7 @@ from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sweep import compose, run
 
 PACKS = (1, 4, 16)
+METHODS = ("ess", "fast")  # the default sampler, and the fast one beside it
 
 
 def problems(preset: zoo.Preset, count: int, n: int) -> list[Problem]:
@@ -48,13 +54,15 @@ def problems(preset: zoo.Preset, count: int, n: int) -> list[Problem]:
     return out
 
 
-def packing(count: int = 16, n: int = 100, packs: tuple[int, ...] = PACKS) -> list[dict]:
-    """Samples per second for each packing of the same ``count`` problems."""
+def packing(count: int = 16, n: int = 100, packs: tuple[int, ...] = PACKS,
+            methods: tuple[str, ...] = METHODS) -> list[dict]:
+    """Samples per second for each sampler method and packing of the same ``count``
+    problems."""
     preset = zoo.load("mnist")
     jobs = problems(preset, count, n)
-    config = SamplerConfig(k=10, quantize=True)
     rows = []
-    for pack in packs:
+    for method, pack in itertools.product(methods, packs):
+        config = SamplerConfig(k=10, quantize=True, method=method)
         start = time.perf_counter()
         results = []
         for i in range(0, count, pack):
@@ -63,7 +71,7 @@ def packing(count: int = 16, n: int = 100, packs: tuple[int, ...] = PACKS) -> li
         seconds = time.perf_counter() - start
         samples = sum(len(r) for r in results)
         rows.append({
-            "setting": f"{pack} job(s) per batch ({pack * config.k} chains)",
+            "setting": f"{method}: {pack} job(s) per batch ({pack * config.k} chains)",
             "jobs": count, "samples": samples, "seconds": seconds, "rate": samples / seconds,
         })
     return rows
@@ -91,21 +99,27 @@ def ray_scaling(actors: tuple[int, ...] = (1, 2), units: int = 4, n: int = 50) -
     return rows
 
 
-def bare_row_seconds(preset: zoo.Preset, rows: int, repeats: int = 15) -> tuple[float, float]:
-    """Median seconds per row, at ``rows`` rows, of codes -> G -> network (a forward) and of
-    the backward to the codes that a gradient step adds to it."""
-    forward, both = [], []
+def bare_row_seconds(
+    preset: zoo.Preset, rows: int, repeats: int = 15, clock: Callable[[], float] = time.perf_counter
+) -> tuple[float, float]:
+    """Median seconds per row, at ``rows`` rows, of codes -> G -> network as the sampler runs
+    it: a forward under ``torch.no_grad`` (a row evaluated forward only), and a forward with
+    autograd plus the backward to the codes (a row with a gradient step); interleaved.
+    ``clock``: wall time, or e.g. ``time.thread_time`` (CPU time, with one torch thread)."""
+    plain, both = [], []
     codes = torch.randn(rows, preset.generator.code_dim, generator=torch.Generator().manual_seed(0))
     preprocess = preset.preprocess or (lambda x: x)
     for _ in range(repeats):
+        start = clock()
+        with torch.no_grad():
+            preset.network(preprocess(preset.generator(codes)))
+        plain.append(clock() - start)
         x = codes.clone().requires_grad_(True)
-        start = time.perf_counter()
+        start = clock()
         out = preset.network(preprocess(preset.generator(x)))
-        forward.append(time.perf_counter() - start)
         torch.autograd.grad(out[:, 0].sum(), x)
-        both.append(time.perf_counter() - start)
-    t_forward, t_both = statistics.median(forward) / rows, statistics.median(both) / rows
-    return t_forward, max(t_both - t_forward, 0.0)
+        both.append(clock() - start)
+    return statistics.median(plain) / rows, statistics.median(both) / rows
 
 
 def device_efficiency(
@@ -118,7 +132,8 @@ def device_efficiency(
     options = {} if size is None else {"size": size}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    t_forward, t_backward = bare_row_seconds(zoo.load(preset, **options), batch * 10)
+    t_plain, t_both = bare_row_seconds(zoo.load(preset, **options), batch * 10,
+                                       clock=time.thread_time)
     torch.set_num_threads(threads)
     started = not ray.is_initialized()
     if started:
@@ -143,7 +158,7 @@ def device_efficiency(
     stats = [json.loads(j["stats"] or "{}") for j in jobs]
     forwards = sum(int(s.get("evals_forward") or 0) for s in stats)
     backwards = sum(int(s.get("evals_backward") or 0) for s in stats)
-    bare = forwards * t_forward + backwards * t_backward
+    bare = (forwards - backwards) * t_plain + backwards * t_both
     return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
             "n": n, "jobs_per_batch": batch, "evaluations": f"{forwards} / {backwards}",
             "bare": bare, "wall": wall, "actors": actors, "efficiency": bare / (wall * actors)}
@@ -167,11 +182,13 @@ def device_efficiencies() -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown table; speed-ups relative to the first row of each kind."""
+    """Markdown table; speed-ups relative to the first row of each kind (each sampler
+    method's packings, the Ray rows)."""
     lines = ["| setting | jobs | samples | s | samples/s | speed-up |", "|---|---|---|---|---|---|"]
     base: dict[str, float] = {}
     for r in rows:
-        kind = r["setting"].split(",")[0] if r["setting"].startswith("Ray") else "pack"
+        kind = r["setting"].split(",")[0] if r["setting"].startswith("Ray") else \
+            r["setting"].split(":")[0]
         base.setdefault(kind, r["rate"])
         lines.append(
             f"| {r['setting']} | {r['jobs']} | {r['samples']} | {r['seconds']:.1f} | "

@@ -13,6 +13,7 @@ import torch
 
 import pipeline
 from bench import (
+    breakdown,
     coverage,
     efficiency,
     figure_kit,
@@ -77,21 +78,27 @@ def test_logistic_smallest() -> None:
 
 
 def test_efficiency_smallest() -> None:
-    rows = efficiency.run(n=12, cases={"mnist": (["0"], ["typical"], ["defaults"])})
-    assert len(rows) == 1 and rows[0]["returned"] == 12
+    rows = efficiency.run(n=12, cases={"mnist": (["0"], ["typical"],
+                                                 ["default (ess)", "fast sampler"])})
+    assert len(rows) == 2 and [r["returned"] for r in rows] == [12, 12]
+    ess, fast = rows
     # the ess default seeds from prior draws, so seed steps may be none; exploring is not
-    assert rows[0]["seed_steps"] >= 0 and rows[0]["sample_steps"] >= 1
+    assert ess["seed_steps"] >= 0 and ess["sample_steps"] >= 1
+    assert ess["forward"] > ess["backward"]  # exploring steps are forward only
+    assert fast["forward"] == fast["backward"] > 0  # every fast step has a backward
     assert "~85 (min. 49)" in efficiency.table(rows)
 
 
 def test_overhead_smallest() -> None:
     defaults = "fast phase, defaults (tangent noise, normals every 4 steps)"
-    rows = overhead.run(n=12, repeats=1, only=[defaults], size=64)
+    rows = overhead.run(n=12, repeats=1, only=[defaults, overhead.ESS], size=64)
     assert [r["variant"] for r in rows] == [
         "bare G + network forward and backward",
         "bare, forward and two backwards (loss + one normal)",
-        "seed phase step",
+        "bare G + network forward (no_grad)",
+        "fast sampler's seed phase step",
         defaults,
+        overhead.ESS,
     ]
     assert rows[0]["ratio"] == 1.0
     assert all(r["seconds"] > 0 and r["ratio"] > 0 for r in rows)  # no NaN: both phases ran
@@ -99,10 +106,23 @@ def test_overhead_smallest() -> None:
 
 def test_packing_and_ray_smallest(ray_session) -> None:
     rows = packing.packing(count=2, n=10, packs=(1, 2))
-    assert [r["samples"] for r in rows] == [20, 20]
+    assert [r["samples"] for r in rows] == [20] * 4
+    assert [r["setting"].split(":")[0] for r in rows] == ["ess", "ess", "fast", "fast"]
     ray_rows = packing.ray_scaling(actors=(1,), units=1, n=10)
     assert ray_rows[0]["samples"] == 2 * 10  # one neuron x two bands
     assert "speed-up" in packing.table(rows + ray_rows)
+
+
+def test_breakdown_smallest_accounts_for_the_sampling_time(ray_session) -> None:
+    result = breakdown.breakdown(units=1, n=5)
+    assert result["jobs"] == 2 and set(result["statuses"]) <= {"done", "partial"}
+    stages = result["stages"]
+    assert 0 < result["bare"] and result["actor_start"] > 0 and result["model_load"] > 0
+    assert stages["evaluations (evaluate_batch)"] > 0 and stages[breakdown.WRITER[1]] > 0
+    sampling = sum(sec for name, sec in stages.items() if name not in breakdown.WRITER)
+    assert sampling < result["total"]  # the stages of the sampling thread fit in its time
+    text = breakdown.table(result)
+    assert "sampler bookkeeping" in text and "| bare evaluations" in text
 
 
 def test_quality_smallest_spends_the_budget() -> None:

@@ -306,3 +306,64 @@ def test_continuous_batching_does_not_change_a_jobs_result(toy_cfg) -> None:
         assert torch.allclose(torch.tensor(packed.samples.column(column).to_pylist()),
                               torch.tensor(alone.samples.column(column).to_pylist()), atol=1e-5)
     assert packed.samples.column("image").equals(alone.samples.column("image"))
+
+
+def test_queued_jobs_share_one_observation_of_their_ranges(toy_cfg, monkeypatch) -> None:
+    import pipeline.runner.actor as actor_module
+
+    cfg = toy_cfg("neurons.select=[{layer: null, units: [0, 1, 2, 3]}]", "bands.range.codes=64")
+    plain = to_plain(cfg)
+    jobs = expand(plain)
+    alone = {job.job_id: Worker(model_settings(plain)).run([job])[0].bands for job in jobs[:3]}
+    calls: list[int] = []
+    real = actor_module.observed_ranges
+
+    def counted(generator, neurons, *args, **kwargs):
+        calls.append(len(neurons))
+        return real(generator, neurons, *args, **kwargs)
+
+    monkeypatch.setattr(actor_module, "observed_ranges", counted)
+    worker = Worker(model_settings(plain), jobs_per_batch=2)
+    worker.submit(jobs)
+    outcomes, deadline = {}, time.monotonic() + 300
+    while len(outcomes) < len(jobs) and time.monotonic() < deadline:
+        outcomes.update((o.job_id, o) for o in worker.collect(1.0))
+    assert len(outcomes) == len(jobs) == 8  # 4 units x 2 relative bands
+    assert calls == [4]  # one pass over the random codes for the 4 queued neurons
+    for job_id, bands in alone.items():
+        assert outcomes[job_id].bands == bands
+
+
+class _Remote:
+    """A fake actor method: ``.remote(*args)`` records the call."""
+
+    def __init__(self, calls: list) -> None:
+        self.calls = calls
+
+    def remote(self, *args):
+        self.calls.append(args)
+        return object()
+
+
+def test_actors_get_a_few_jobs_ahead_and_the_rest_wait_for_the_first_free_one(toy_cfg):
+    from types import SimpleNamespace
+
+    from pipeline.runner.pool import _Actor, ahead
+
+    plain = to_plain(toy_cfg("cluster.jobs_per_batch=3", "cluster.actors=2"))
+    settings = ClusterSettings.from_config(plain["cluster"])
+    pool = Pool({}, settings, None, "s")
+    pool.queue.extend((job, 0) for job in expand(toy_cfg("bands=relative_ladder")))  # 12 jobs
+    submitted: list = []
+    for i in (1, 2):
+        handle = SimpleNamespace(submit=_Remote(submitted), collect=_Remote([]))
+        pool.actors[i] = _Actor(handle, None, {})
+    pool._fill()
+    room = 3 + ahead(3)
+    assert ahead(3) == 2 and [len(a.jobs) for a in pool.actors.values()] == [room, room]
+    assert len(pool.queue) == 12 - 2 * room  # left for whichever actor frees slots first
+    pool.actors[2].jobs.popitem()  # actor 2 finished a job: it gets the next one
+    pool._fill()
+    assert [len(a.jobs) for a in pool.actors.values()] == [room, room]
+    assert len(pool.queue) == 12 - 2 * room - 1
+    assert sum(len(jobs) for (jobs,) in submitted) == 2 * room + 1

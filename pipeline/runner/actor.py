@@ -2,12 +2,14 @@
 
 The class is plain Python (``pool`` wraps it with ``ray.remote``), so it also runs
 in-process. Given the dataset's folder or object-store URI (``root``), it writes each
-job's samples shard itself as soon as the job ends (the driver then only commits the job
-record); without one, it returns the shard as an Arrow table for the caller to store.
+job's samples shard itself as soon as the job ends, in a writer thread beside the sampling
+one (the driver then only commits the job record); without one, it returns the shard as
+an Arrow table for the caller to store.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -24,6 +26,7 @@ from pipeline.runner.job import JobSpec
 from pipeline.runner.models import Models
 from pipeline.runner.ranges import observed_ranges, to_absolute
 from pipeline.runner.stream import Feed, Outbox
+from pipeline.runner.writer import Writer
 from pipeline.sampler import Problem, SamplerConfig, iter_problems
 from pipeline.store import JobRecord, StoreFormat, samples_table, write_samples
 
@@ -113,6 +116,8 @@ class Worker:
         self._where = self.describe()
         self._feed: Feed | None = None
         self._outbox = Outbox()
+        self._writer = Writer(self._outbox.put, lambda job, err: self._stamp(_error(job, err)),
+                              depth=jobs_per_batch)
         self._wake = threading.Event()
         self._sampler: dict[str, Any] | None = None
 
@@ -182,14 +187,25 @@ class Worker:
     def _checked(self, job: JobSpec) -> Problem:
         if job.sampler != self._sampler:
             raise ConfigError("jobs sampled by one worker must share their sampler settings")
+        self._observe_ahead([job, *(self._feed.peek() if self._feed else ())])
         return self.prepare(job)
+
+    def _observe_ahead(self, jobs: list[JobSpec]) -> None:
+        """Observe the ranges of ``jobs``' neurons in shared passes (one pass of G over the
+        random codes serves every neuron of the model), skipping jobs whose neurons do not
+        build; if that fails, each job observes its own when prepared (and fails alone)."""
+        try:
+            self._observe([job for job in jobs if self._buildable(job)])
+        except Exception:  # noqa: BLE001 - reported by prepare(), job by job
+            return
 
     def _reject(self, job: JobSpec, err: Exception) -> None:
         self._outbox.put(self._stamp(_error(job, err)))
 
     def _loop(self) -> None:
         """The sampling thread: whenever jobs wait, run them through the engine with
-        ``jobs_per_batch x k`` chain slots, until none is active or waiting."""
+        ``jobs_per_batch x k`` chain slots, until none is active or waiting. A finished job
+        is verified here and stored by the writer thread (:mod:`pipeline.runner.writer`)."""
         settings = dict(self._sampler or {})
         transform = settings.pop("transform", None)
         config = SamplerConfig.from_dict(settings)
@@ -212,11 +228,15 @@ class Worker:
             ):
                 ended.add(index)
                 job, problem = feed.pulled[index]
-                self._outbox.put(self._stamp(self._outcome(job, problem, result)))
+                self._writer.put(job, functools.partial(self._stored, job, problem, result))
         except Exception:
             for index, (job, problem) in enumerate(feed.pulled):
                 if index not in ended:
                     self._outbox.put(self._stamp(self._alone(job, problem, config, moves)))
+
+    def _stored(self, job: JobSpec, problem: Problem, result: Any) -> Outcome:
+        """The outcome of a job that ended, its shard written (in the writer thread)."""
+        return self._stamp(self._outcome(job, problem, result))
 
     def _alone(
         self, job: JobSpec, problem: Problem, config: SamplerConfig, moves: RandomTransforms | None
@@ -235,6 +255,15 @@ class Worker:
             self.models.neuron(ref)
         self._observe([job])
         return self._problem(job)
+
+    def _buildable(self, job: JobSpec) -> bool:
+        """Whether every neuron of ``job`` builds (one that does not fails when prepared)."""
+        try:
+            for ref in job.neurons:
+                self.models.neuron(ref)
+        except Exception:
+            return False
+        return True
 
     def _prepare(
         self, jobs: list[JobSpec]

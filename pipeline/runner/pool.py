@@ -2,8 +2,9 @@
 
 Each actor holds the models once and runs a sampling loop with continuous batching
 (:mod:`pipeline.runner.stream`): it keeps ``jobs_per_batch`` jobs' chains in flight, and
-the pool keeps up to :data:`DEPTH` times that many jobs queued on it, so when a job ends
-a queued one takes its slots at the next iteration, without waiting for the driver. The
+the pool keeps :func:`ahead` more jobs waiting on it, so when a job ends a queued one
+takes its slots at the next iteration, without waiting for the driver; the rest wait in
+the driver's queue for whichever actor frees slots first (so actors end together). The
 actor writes each job's samples shard itself; the driver commits the job's record once
 the shard is there. A job that failed is queued again, up to ``retries`` times, then
 recorded as failed.
@@ -38,7 +39,7 @@ from pipeline.runner.progress import SweepProgress
 from pipeline.store import ObjectSweepStore, SweepStore, job_table, worker_env
 from pipeline.store.schema import STATUSES
 
-DEPTH = 2  # jobs queued per actor, in units of jobs_per_batch: those running, as many waiting
+AHEAD = 0.5  # jobs waiting on an actor beyond those in flight, per job in flight
 STOP_WAIT = 10.0  # seconds to wait for killed actors to free their resources
 COLLECT_WAIT = 1.0  # seconds an actor's collect call waits for a finished job
 START_TIMEOUT = 120.0  # seconds an actor may take to be placed and load the models
@@ -55,6 +56,13 @@ class _Actor:
     group: PlacementGroup  # the placement group it runs in (see pipeline.runner.placement)
     info: dict[str, Any]
     jobs: dict[str, Queued] = field(default_factory=dict)
+
+
+def ahead(jobs_per_batch: int) -> int:
+    """How many jobs wait on an actor beyond its ``jobs_per_batch`` in flight: enough to fill
+    the slots of the jobs that end before the driver's next hand-out (at least one), few
+    enough that the jobs left near the end go to the actor that frees slots first."""
+    return max(1, math.ceil(AHEAD * jobs_per_batch))
 
 
 def _reason(err: BaseException) -> str:
@@ -230,10 +238,10 @@ class Pool:
     # -- jobs ---------------------------------------------------------------------------
 
     def _fill(self) -> None:
-        """Queue jobs on every actor up to :data:`DEPTH` x ``jobs_per_batch`` (sharing the
+        """Queue jobs on every actor up to ``jobs_per_batch`` + :func:`ahead` (sharing the
         queue fairly near the end), keep one collect call open on each busy actor, and
         try to grow while jobs wait."""
-        room = DEPTH * self.settings.jobs_per_batch
+        room = self.settings.jobs_per_batch + ahead(self.settings.jobs_per_batch)
         share = math.ceil(len(self.queue) / max(len(self.actors), 1))
         for actor_id, actor in self.actors.items():
             take = [self.queue.popleft() for _ in range(min(room - len(actor.jobs), share))

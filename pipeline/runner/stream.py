@@ -46,6 +46,11 @@ class Feed:
         with self.lock:
             return len(self.waiting)
 
+    def peek(self) -> list[JobSpec]:
+        """The jobs waiting, in order (a copy)."""
+        with self.lock:
+            return list(self.waiting)
+
     def __iter__(self) -> Feed:
         return self
 

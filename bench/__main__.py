@@ -16,7 +16,17 @@ from pathlib import Path
 
 import torch
 
-from bench import atlas, coverage, efficiency, logistic, overhead, packing, quality, size
+from bench import (
+    atlas,
+    coverage,
+    efficiency,
+    logistic,
+    overhead,
+    overnight_slice,
+    packing,
+    quality,
+    size,
+)
 from bench.common import machine
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -32,6 +42,11 @@ def sections() -> dict[str, Section]:
             f"Coverage of the inverse set against exact samples (n = {coverage.N}, "
             f"K = {coverage.K})",
             coverage.__doc__, "python -m bench.coverage", coverage.markdown,
+        ),
+        "overnight_slice": (
+            f"The overnight slice: `imagenet`, 3 neurons x 6 bands, n = {overnight_slice.N}",
+            overnight_slice.__doc__, "python -m bench.overnight_slice",
+            lambda: overnight_slice.table(overnight_slice.run()),
         ),
         "logistic": (
             "Sampling efficiency and quality: the logistic unit (n = 500, K = 10)",

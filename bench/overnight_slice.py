@@ -9,8 +9,9 @@ evaluations of G per returned sample (a backward counts as two; seeds included),
 R-hat and ESS. Target (issue 11): every job ``done`` with n samples or ``infeasible``, at
 <= 20 forward-equivalent evaluations per sample on average (total over the slice / samples
 returned). Evaluation counts do not depend on the device, so a CPU run measures the GPU
-target. Rerun after a sampler change with the same command; ``--out`` keeps the dataset
-(a rerun there resumes instead of sampling again).
+target. Rerun after a sampler change with the same command (sweep overrides such as
+``sampler.budget=50`` may follow); ``--out`` keeps the dataset (a rerun there resumes
+instead of sampling again).
 """
 
 from __future__ import annotations
@@ -57,12 +58,13 @@ def job_rows(root: str | Path) -> list[dict]:
 
 
 def run(n: int = N, neurons: tuple[int, int] = NEURONS, out: Path | None = None,
-        cpus: int = 1) -> list[dict]:
-    """Run the slice through ``pipeline.sweep`` (into ``out``, or a temporary folder) and
-    return its per-job rows."""
+        cpus: int = 1, extra: tuple[str, ...] = ()) -> list[dict]:
+    """Run the slice through ``pipeline.sweep`` (into ``out``, or a temporary folder), with
+    ``extra`` Hydra overrides after the slice's, and return its per-job rows."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(out) if out is not None else Path(tmp) / "slice"
-        cfg = sweep.compose(overrides(n, neurons, folder, cpus), config_name="overnight")
+        cfg = sweep.compose([*overrides(n, neurons, folder, cpus), *extra],
+                            config_name="overnight")
         return job_rows(sweep.run(cfg))
 
 
@@ -102,9 +104,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="output units as start,stop (stop exclusive)")
     ap.add_argument("--out", type=Path, default=None, help="keep the dataset here")
     ap.add_argument("--cpus", type=int, default=1, help="CPUs of the local Ray (one actor)")
+    ap.add_argument("overrides", nargs="*", help="more sweep overrides, e.g. sampler.budget=50")
     args = ap.parse_args(argv)
     start, stop = (int(v) for v in args.units.split(","))
-    print(table(run(args.n, (start, stop), args.out, args.cpus)))
+    print(table(run(args.n, (start, stop), args.out, args.cpus, tuple(args.overrides))))
 
 
 if __name__ == "__main__":

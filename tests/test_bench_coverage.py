@@ -59,11 +59,13 @@ def test_coverage_rows_have_both_spaces(lite0) -> None:
 
 
 def test_overnight_slice_smallest(ray_session, tmp_path) -> None:
-    rows = overnight_slice.run(n=2, neurons=(1, 2), out=tmp_path / "slice")
+    rows = overnight_slice.run(n=2, neurons=(1, 2), out=tmp_path / "slice",
+                               extra=("sampler.k=2", "sampler.budget=20"))
     assert [r["band"] for r in rows] == [(5.0 * i, 5.0 * i + 5) for i in range(6)]
     assert all(r["unit"] == 1 and r["label"] == "goldfish" for r in rows)
     assert all(r["status"] in STATUSES and 0 <= r["samples"] <= 2 for r in rows)
-    assert all(r["evals"] > 0 for r in rows)
+    assert all(0 < r["evals"] for r in rows)
+    assert all(r["requested"] == 2 for r in rows)
     verdict = overnight_slice.verdict(rows)
     assert verdict["jobs"] == 6 and verdict["samples"] == sum(r["samples"] for r in rows)
     assert verdict["ok"] == sum(r["status"] in ("done", "infeasible") for r in rows)

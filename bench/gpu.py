@@ -9,10 +9,11 @@ extrapolates a 1000-neuron x 6-band x 500-sample sweep on one GPU. Device utilis
 the mean of ``nvidia-smi``'s utilization.gpu sampled every 0.2 s during each run. A second
 table times the bare forward + backward (codes -> G -> network -> gradient to the codes) at
 the best packing's rows with each device speed option: plain, ``network.channels_last``,
-``network.compile`` and bf16 autocast (not a sweep setting yet: shown to decide whether it
-is worth one); an option is worth turning on where it beats plain. ``--cpu-smoke`` runs
-the same code on the CPU at toy sizes (a test checks it; ``compile`` is left out there, its
-compilation alone takes minutes on a CPU). Weight files missing from the cache are fetched
+``network.compile`` and bf16 autocast (the seed phase's part of it is
+``sampler.precision=bf16-seeds``; ``bench/precision.py`` times that); an option is worth
+turning on where it beats plain. ``--cpu-smoke`` runs the same code on the CPU at toy
+sizes (a test checks it; ``compile`` is left out there, its compilation alone takes
+minutes on a CPU). Weight files missing from the cache are fetched
 first (see bench/gpu.sh).
 """
 

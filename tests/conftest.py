@@ -11,7 +11,7 @@ import pytest
 from omegaconf import DictConfig
 
 from pipeline.runner import ClusterSettings, Pool, SweepProgress, Worker
-from pipeline.store import SweepStore, job_table
+from pipeline.store import SweepStore, job_table, open_store
 from pipeline.sweep import compose, expand, sweep_hash, to_plain
 from pipeline.sweep.expand import model_settings
 
@@ -44,13 +44,14 @@ def toy_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     return make
 
 
-def write_in_process(cfg: DictConfig) -> Path:
-    """Run a sweep's jobs in this process (no Ray) and store them: a dataset for read tests."""
+def write_in_process(cfg: DictConfig) -> Path | str:
+    """Run a sweep's jobs in this process (no Ray) and store them: a dataset for read tests
+    (in a local folder, or at an object-store URI)."""
     plain = to_plain(cfg)
     jobs = expand(plain)
     worker = Worker(model_settings(plain))
     digest = sweep_hash(plain)
-    with SweepStore(plain["output"]["dir"], digest, {"name": plain["name"]}) as store:
+    with open_store(plain["output"]["dir"], digest, {"name": plain["name"]}) as store:
         for job, outcome in zip(jobs, worker.run(jobs), strict=True):
             record = outcome.record(job, digest)
             store.write(job.job_id, job.partition, outcome.samples, job_table(record))

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from pipeline.store.objects import exists, files, get_text, open_uri, put
 from pipeline.sweep import expand, run
 from pipeline.sweep.__main__ import where_to_look
 from tests.local_cluster import free_ports
+from tests.servers import serve
 from tests.test_store import NEURONS, fake_result, record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,31 +45,11 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_ports(1)[0]
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto did not start: {log.read_text()[-500:]}") from None
-                time.sleep(0.1)
+    with serve([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+               url, log):
         pafs.S3FileSystem(endpoint_override=url, access_key="testing", secret_key="testing",
                           allow_bucket_creation=True).create_dir(BUCKET)
         yield url
-    finally:
-        os.kill(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 @pytest.fixture
@@ -92,8 +72,10 @@ def keys(root: str) -> list[str]:
     return [path[len(base) + 1:] for path in files(fs, base)]
 
 
-def test_store_on_s3_locks_commits_and_quarantines(s3_env: str, caplog) -> None:
-    root = uri("unit")
+def locks_commits_and_quarantines(root: str, foreign: str) -> None:
+    """The store on an object-store prefix ``root``: the lock object keeps a second driver
+    out and goes at the end; records commit; an orphan shard is deleted and a damaged
+    record quarantined on the next opening. ``foreign``: a prefix that holds other files."""
     table = samples_table("j1", "fc:1", NEURONS, fake_result(3))
     with open_store(root, "s", {"name": "a"}) as store:
         assert isinstance(store, ObjectSweepStore) and ".lock" in keys(root)
@@ -116,12 +98,17 @@ def test_store_on_s3_locks_commits_and_quarantines(s3_env: str, caplog) -> None:
         "jobs/j2.parquet", "samples/layer=fc/unit=1/j2.parquet"]
     assert [s["hash"] for s in read_manifest(root)["sweeps"]] == ["s", "s2"]
     assert read_samples(root).column("job_id").to_pylist() == ["j1"] * 3
-    with pytest.raises(ConfigError, match="not a sweep output"):  # a foreign prefix
-        put(fs, f"{BUCKET}/foreign/notes.txt", b"mine")
-        open_store(uri("foreign"), "s", {})
+    other, at = open_uri(foreign)
+    put(other, f"{at}/notes.txt", b"mine")
+    with pytest.raises(ConfigError, match="not a sweep output"):
+        open_store(foreign, "s", {})
 
 
-def _objects_are_whole_and_unique(root: str, expected: dict) -> list[dict]:
+def test_store_on_s3_locks_commits_and_quarantines(s3_env: str) -> None:
+    locks_commits_and_quarantines(uri("unit"), uri("foreign"))
+
+
+def objects_are_whole_and_unique(root: str, expected: dict) -> list[dict]:
     """Every job has one record, and one shard holding its ``n_samples`` samples, each once
     and in its partition; return the records."""
     names = keys(root)
@@ -142,26 +129,31 @@ def _objects_are_whole_and_unique(root: str, expected: dict) -> list[dict]:
     return jobs
 
 
-def test_sweep_writes_to_s3(ray_session, s3_env: str, toy_cfg) -> None:
-    root = uri("toy")
+def sweep_writes_once(root: str, toy_cfg) -> None:
+    """A toy sweep into ``root`` writes one record and one whole shard per job, once."""
     cfg = toy_cfg(f"output.dir='{root}'", "sampler.n=6")
     stream = io.StringIO()
     assert run(cfg, progress_stream=stream) == root
     assert "jobs 4/4" in stream.getvalue()
-    jobs = _objects_are_whole_and_unique(root, {job.job_id: job for job in expand(cfg)})
+    jobs = objects_are_whole_and_unique(root, {job.job_id: job for job in expand(cfg)})
     assert all(r["status"] in ("done", "partial") and r["attempts"] == 1 for r in jobs)
     assert ".lock" not in keys(root)
 
 
-def test_killed_sweep_on_s3_resumes_without_loss_or_duplicates(
-    ray_session, s3_env: str, toy_cfg, toy_overrides, tmp_path
-) -> None:
-    root = uri("killed")
+def test_sweep_writes_to_s3(ray_session, s3_env: str, toy_cfg) -> None:
+    sweep_writes_once(uri("toy"), toy_cfg)
+
+
+def kill_and_resume(root: str, toy_cfg, toy_overrides: list[str], address: str,
+                    tmp_path: Path) -> None:
+    """Kill a sweep's driver (SIGKILL) once it has committed a job to ``root``, rerun it in
+    this process, and check that every job ends with one record and one shard, once, and
+    that the jobs finished before the kill were not redone."""
     extra = ["neurons.select=[{layer: null, units: [0, 1, 2, 3]}]", "sampler.n=16",
              "bands.values=[[0.25, 0.5], [0.5, 0.75], [0.75, 1.0]]", "cluster.jobs_per_batch=1"]
     log = tmp_path / "driver.log"
     command = [sys.executable, "-m", "pipeline.sweep", *toy_overrides, *extra,
-               f"output.dir='{root}'", f"cluster.address={ray_session}",
+               f"output.dir='{root}'", f"cluster.address={address}",
                f"hydra.run.dir={tmp_path / 'hydra'}"]
     with open(log, "w") as stderr:
         driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -180,11 +172,17 @@ def test_killed_sweep_on_s3_resumes_without_loss_or_duplicates(
     cfg = toy_cfg(*extra, f"output.dir='{root}'", "cluster.resource_timeout=60")
     assert run(cfg, progress_stream=stream) == root  # the dead driver's lock is taken over
     assert "jobs 12/12" in stream.getvalue() and "from earlier runs" in stream.getvalue()
-    jobs = _objects_are_whole_and_unique(root, {job.job_id: job for job in expand(cfg)})
+    jobs = objects_are_whole_and_unique(root, {job.job_id: job for job in expand(cfg)})
     assert all(r["status"] == "done" and r["n_samples"] == 16 for r in jobs)
     after = {r["job_id"]: r["finished_at"] for r in jobs}
     assert {k: after[k] for k in before} == before  # finished jobs were not redone
     assert ".lock" not in keys(root)
+
+
+def test_killed_sweep_on_s3_resumes_without_loss_or_duplicates(
+    ray_session, s3_env: str, toy_cfg, toy_overrides, tmp_path
+) -> None:
+    kill_and_resume(uri("killed"), toy_cfg, toy_overrides, ray_session, tmp_path)
 
 
 def test_unreachable_store_is_one_environment_fault(s3_env: str) -> None:
@@ -198,8 +196,9 @@ def test_unreachable_store_is_one_environment_fault(s3_env: str) -> None:
 
 def test_the_end_of_a_sweep_says_where_the_bucket_is_and_how_to_browse_it() -> None:
     text = where_to_look("s3://bucket/sweeps/toy")
-    assert "s3://bucket/sweeps/toy/jobs" in text and "aws s3 sync s3://bucket/sweeps/toy" in text
-    assert "aws s3 sync" not in where_to_look(Path("/data/toy"))
+    assert "s3://bucket/sweeps/toy/jobs" in text
+    assert "python -m pipeline.atlas dataset='s3://bucket/sweeps/toy'" in text
+    assert "python -m pipeline.atlas dataset=/data/toy " in where_to_look(Path("/data/toy"))
 
 
 def test_lock_object_is_renewed_and_a_stale_one_from_another_host_is_taken_over(

@@ -28,6 +28,7 @@ from pipeline.atlas.settings import AtlasSettings
 from pipeline.atlas.sprites import sprite_path
 from pipeline.errors import ConfigError
 from pipeline.store import read_manifest
+from pipeline.store.objects import is_remote, name, public
 
 LAYOUT = "2"  # bump when the pages or figures change, so that every page is rebuilt once
 PAGE_SETTINGS = ("per_band", "select_on", "thumb_max", "thumb_px", "bins", "figure",
@@ -37,9 +38,21 @@ SAVE_SECONDS = 10.0
 PER_WORKER = 16  # stale entries per extra worker process, at least
 
 
-def default_out(dataset: Path) -> Path:
-    """The atlas folder next to a dataset: ``<dataset>_atlas``."""
+def default_out(dataset: str | Path) -> Path:
+    """The atlas folder next to a local dataset, ``<dataset>_atlas``; for a dataset on an
+    object store, ``<its last folder name>_atlas`` in the current folder."""
+    if is_remote(dataset):
+        return Path.cwd() / f"{name(str(dataset))}_atlas"
+    dataset = Path(dataset)
     return dataset.with_name(f"{dataset.name}_atlas")
+
+
+def _where(dataset_dir: str | Path) -> str | Path:
+    """The dataset as the build reads it: an object-store URI as given, a local folder as
+    an absolute path."""
+    if is_remote(dataset_dir):
+        return str(dataset_dir)
+    return Path(dataset_dir).expanduser().resolve()
 
 
 def _hash(value: Any) -> str:
@@ -49,7 +62,7 @@ def _hash(value: Any) -> str:
 class _Builder:
     """Renders stale entries into ``out`` (in a process pool) and keeps the manifest in step."""
 
-    def __init__(self, dataset: Path, out: Path, settings: AtlasSettings, manifest: Manifest,
+    def __init__(self, dataset: str | Path, out: Path, settings: AtlasSettings, manifest: Manifest,
                  entries: dict[str, Entry]) -> None:
         self.dataset, self.out, self.settings = dataset, out, settings
         self.manifest, self.entries = manifest, entries
@@ -80,8 +93,12 @@ class _Builder:
                                            "preview": result["preview"]}
 
 
-def _workers(settings: AtlasSettings, stale: int) -> int:
-    """Processes for ``stale`` entries (small updates render in this process)."""
+def _workers(settings: AtlasSettings, stale: int, remote: bool) -> int:
+    """Processes for ``stale`` entries (small updates render in this process, and so do the
+    entries of a dataset on an object store: pyarrow's S3 and GCS clients are not safe to
+    use in a forked process)."""
+    if remote:
+        return 1
     wanted = settings.workers or os.cpu_count() or 1
     return max(1, min(wanted, -(-stale // PER_WORKER)))
 
@@ -90,7 +107,7 @@ def _render_all(builder: _Builder, stale: list[tuple[Entry, str]], progress: Bui
                 ) -> None:
     """Render the stale entries (in a pool of processes when more than one is worth it)."""
     saved = time.monotonic()
-    workers = _workers(builder.settings, len(stale))
+    workers = _workers(builder.settings, len(stale), is_remote(builder.dataset))
     with ExitStack() as stack:
         if workers > 1:
             # fork: workers start at once, and scripts need no ``if __name__ == "__main__"``
@@ -107,12 +124,14 @@ def _render_all(builder: _Builder, stale: list[tuple[Entry, str]], progress: Bui
                 saved = time.monotonic()
 
 
-def _facts(dataset: Path, entries: list[Entry], settings: AtlasSettings) -> tuple[str, list[str]]:
+def _facts(dataset: str | Path, entries: list[Entry], settings: AtlasSettings
+           ) -> tuple[str, list[str]]:
     sweeps = read_manifest(dataset).get("sweeps", [])
     names = sorted({str((s.get("config") or {}).get("name") or "sweep") for s in sweeps})
     neurons = sum(e.kind == "neuron" for e in entries)
+    remote = is_remote(dataset)
     facts = [
-        f"dataset {dataset}",
+        f"dataset {public(str(dataset)) if remote else dataset}",
         f"{neurons} neurons, {len(entries) - neurons} intersections",
         "sweeps " + ", ".join(f"{s.get('hash')} ({(s.get('config') or {}).get('name')})"
                               for s in sweeps),
@@ -120,25 +139,27 @@ def _facts(dataset: Path, entries: list[Entry], settings: AtlasSettings) -> tupl
     active = {k: list(v) for k, v in vars(settings.filters).items() if v is not None}
     if active:
         facts.append(f"filters {json.dumps(active)}")
-    return f"Inverse-set atlas: {', '.join(names) or dataset.name}", facts
+    fallback = name(str(dataset)) if remote else Path(dataset).name
+    return f"Inverse-set atlas: {', '.join(names) or fallback}", facts
 
 
 def build(
     dataset_dir: str | Path, out_dir: str | Path | None = None,
     settings: AtlasSettings | None = None, stream: TextIO | None = None,
 ) -> Path:
-    """Build or update the atlas of the sweep dataset ``dataset_dir``; return its index.html.
+    """Build or update the atlas of the sweep dataset ``dataset_dir`` (a local folder or an
+    ``s3://`` or ``gs://`` URI, read through :mod:`pyarrow.fs`); return its index.html.
 
-    ``out_dir`` defaults to ``<dataset_dir>_atlas``. Progress goes to ``stream`` (stderr).
-    Open the returned file in a browser; no server is needed.
+    ``out_dir`` (always local) defaults to :func:`default_out`. Progress goes to ``stream``
+    (stderr). Open the returned file in a browser; no server is needed.
     """
-    dataset = Path(dataset_dir).expanduser().resolve()
+    dataset = _where(dataset_dir)
     read_manifest(dataset)  # a ConfigError unless this is a sweep output
     settings = settings if settings is not None else AtlasSettings()
     out = Path(out_dir).expanduser().resolve() if out_dir is not None else default_out(dataset)
-    if out == dataset or dataset in out.parents:
+    if isinstance(dataset, Path) and (out == dataset or dataset in out.parents):
         raise ConfigError(f"atlas out {out} is inside the dataset {dataset}; put it elsewhere")
-    manifest = Manifest(out, dataset)
+    manifest = Manifest(out, public(dataset) if isinstance(dataset, str) else dataset)
     out.mkdir(parents=True, exist_ok=True)
     labels = Labels(settings.labels, settings.labels_layer)
     entries = catalog(dataset, labels, settings.filters, out)

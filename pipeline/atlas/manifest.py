@@ -35,7 +35,7 @@ TABLES = ("pages", "sprites")
 class Manifest:
     """The manifest of one atlas folder, loaded (or empty) and saved atomically."""
 
-    def __init__(self, root: Path, dataset: Path) -> None:
+    def __init__(self, root: Path, dataset: str | Path) -> None:
         self.root = root
         self.path = root / NAME
         self.pages: dict[str, dict[str, Any]] = {}

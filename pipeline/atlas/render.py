@@ -33,7 +33,7 @@ from pipeline.atlas.sprites import Sheet, read_sheet, write_sheet
 class RenderTask:
     """What a worker needs to render one entry."""
 
-    dataset: Path
+    dataset: str | Path  # a local folder or an object-store URI
     out: Path
     entry: Entry
     targets: dict[str, Entry]  # linked entries by name

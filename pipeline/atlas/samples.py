@@ -1,7 +1,8 @@
 """Read every stored sample of an entry's bands from the store, ordered most diverse first.
 
 Only the entry's own shards are opened (the store's documented layout
-``samples/layer=<layer>/unit=<unit>/<job_id>.parquet``), read with :func:`pipeline.store.scan`
+``samples/layer=<layer>/unit=<unit>/<job_id>.parquet``, in a local folder or on an object
+store through :mod:`pyarrow.fs`), read with :func:`pipeline.store.scan`
 so damaged shards are left out with a warning.
 """
 
@@ -14,12 +15,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 
 from pipeline.atlas.catalog import Entry
 from pipeline.atlas.images import tiny
 from pipeline.atlas.select import farthest_first
 from pipeline.store import scan
+from pipeline.store.objects import faults, files, is_remote, open_uri
 from pipeline.store.schema import PARTITIONS, SAMPLES
+from pipeline.store.shards import stem, visible
 
 COLUMNS = ["job_id", "sample", "activations", "image", "phase", "step", "chain", "code"]
 INTERSECTIONS = "intersection"  # the store's layer partition of intersections (docs/dataset.md)
@@ -79,23 +83,34 @@ def _partition(entry: Entry) -> tuple[str, str | None]:
     return f"layer={INTERSECTIONS}", None
 
 
-def _shards(root: Path, entry: Entry, ids: list[str]) -> list[Path]:
+def _shards(root: str | Path, entry: Entry, ids: list[str]
+            ) -> tuple[pafs.FileSystem | None, str, list[str]]:
+    """The filesystem (None: local), the ``samples/`` folder and the entry's shards of the
+    jobs ``ids`` in the output folder or URI ``root``."""
     folder, _ = _partition(entry)
-    base = root / "samples" / folder
     wanted = set(ids)
-    return sorted(p for p in base.glob("**/*.parquet") if p.stem in wanted)
+    if is_remote(root):
+        fs, base = open_uri(str(root))
+        with faults(str(root), "list"):
+            found = visible(files(fs, f"{base}/samples/{folder}"))
+        return fs, f"{base}/samples", [p for p in found if stem(p) in wanted]
+    base = Path(root) / "samples"
+    found = visible((base / folder).glob("**/*.parquet"))
+    return None, str(base), [str(p) for p in found if stem(p) in wanted]
 
 
-def read_band_samples(root: Path, entry: Entry, select_on: str) -> dict[str, BandSamples]:
-    """Every sample of each of ``entry``'s jobs that stored samples, by job id."""
+def read_band_samples(root: str | Path, entry: Entry, select_on: str
+                      ) -> dict[str, BandSamples]:
+    """Every sample of each of ``entry``'s jobs that stored samples, by job id (``root``:
+    the output folder or object-store URI)."""
     ids = [job.job_id for job in entry.jobs if job.reached]
-    files = _shards(root, entry, ids)
-    if not files:
+    fs, base, paths = _shards(root, entry, ids)
+    if not paths:
         return {}
     schema = pa.schema(list(SAMPLES) + list(PARTITIONS))
     part = ds.partitioning(PARTITIONS, flavor="hive")
-    dataset = ds.dataset([str(p) for p in files], schema=schema, format="parquet",
-                         partitioning=part, partition_base_dir=str(root / "samples"))
+    dataset = ds.dataset(paths, schema=schema, format="parquet", partitioning=part,
+                         partition_base_dir=base, filesystem=fs)
     columns = COLUMNS + (["features"] if "features" in SAMPLES.names else [])
     table = scan(dataset, columns, pc.field("job_id").isin(ids))
     out = {}

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray._private.state import available_resources_per_node
 from ray.autoscaler.sdk import request_resources
 
 from pipeline.errors import ConfigError, EnvironmentFault
@@ -95,7 +94,11 @@ class ClusterSettings:
 
 
 def _bootstrap(address: str) -> tuple[str, int]:
-    """``(host, port)`` that ``ray.init(address=address)`` will connect to."""
+    """``(host, port)`` that ``ray.init(address=address)`` will connect to.
+
+    The one read of Ray internals in connecting, kept here: Ray has no public function that
+    resolves ``auto`` (``RAY_ADDRESS``, else the address file of the latest ``ray start`` on
+    this machine) without connecting, and ``ray.init`` waits for minutes on a dead head."""
     if address.startswith("ray://"):
         text = address[len("ray://"):]
     else:
@@ -179,10 +182,25 @@ def _total(nodes: Iterable[dict[str, float]], num_cpus: float, gpus: float) -> i
     return sum(_fit(have, num_cpus, gpus) for have in nodes)
 
 
+def free_per_node() -> list[dict[str, float]]:
+    """Each live node's free resources now, as Ray's head (GCS) counts them.
+
+    The one read of Ray internals in the pool's sizing, kept here: Ray 2.58 has no public
+    per-node view of free resources that works without the dashboard.
+    ``ray.available_resources()`` sums them over the nodes (two nodes with one free CPU each
+    would seem to hold a 2-CPU actor); ``ray.util.state.list_nodes`` asks the dashboard,
+    which local sweeps and ``jobs/slurm.sbatch`` run without; the autoscaler's
+    ``get_cluster_status`` answers from a report made every few seconds (stale right after
+    actors start or end). ``available_resources_per_node`` is what ``ray status`` reads."""
+    from ray._private.state import available_resources_per_node
+
+    return list(available_resources_per_node().values())
+
+
 def capacity(num_cpus: float, gpus: float) -> int:
     """How many more actors of ``num_cpus`` CPUs and ``gpus`` GPUs the live nodes can hold now:
     counted from each node's free resources (other jobs' and this sweep's actors hold theirs)."""
-    return _total(available_resources_per_node().values(), num_cpus, gpus)
+    return _total(free_per_node(), num_cpus, gpus)
 
 
 def _room(num_cpus: float, gpus: float) -> int:

@@ -8,7 +8,8 @@ actor writes each job's samples shard itself; the driver commits the job's recor
 the shard is there. A job that failed is queued again, up to ``retries`` times, then
 recorded as failed.
 
-The pool neither hangs nor wastes: an actor that Ray cannot place on a node within
+The pool neither hangs nor wastes: each actor runs in a placement group of its own
+(:mod:`pipeline.runner.placement`); an actor whose group Ray cannot place on a node within
 ``start_timeout`` seconds (no free resources) is given up, and the sweep goes on with the
 actors it has (one warning); an actor lost with its node is replaced when resources allow;
 while jobs wait, the pool grows back, up to its size, onto resources that became free or
@@ -32,6 +33,7 @@ from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.runner.actor import Outcome, Worker
 from pipeline.runner.cluster import ClusterSettings, actor_shape, capacity
 from pipeline.runner.job import JobSpec
+from pipeline.runner.placement import PlacementGroup, placed, release, released, reserve, strategy
 from pipeline.runner.progress import SweepProgress
 from pipeline.store import ObjectSweepStore, SweepStore, job_table, worker_env
 from pipeline.store.schema import STATUSES
@@ -50,6 +52,7 @@ class _Actor:
     """One actor of the pool, where it runs, and the jobs queued on it (in order)."""
 
     handle: Any
+    group: PlacementGroup  # the placement group it runs in (see pipeline.runner.placement)
     info: dict[str, Any]
     jobs: dict[str, Queued] = field(default_factory=dict)
 
@@ -59,27 +62,6 @@ def _reason(err: BaseException) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     named = [line for line in lines if "Error:" in line or "Exception:" in line]
     return (named or lines or [type(err).__name__])[-1][:2000]
-
-
-def dead(handle: Any) -> bool:
-    """Whether Ray reports an actor dead (its resources freed); if unknown, assume it is."""
-    try:
-        from ray._private import state
-
-        return state.actors(handle._actor_id.hex()).get("State") == "DEAD"
-    except Exception:  # an internal API: never let it stop a sweep
-        return True
-
-
-def placed(handle: Any) -> bool:
-    """Whether Ray has placed an actor on a node (its process exists, though it may still be
-    loading the models). Read from Ray's actor table; if that fails, assume it is."""
-    try:
-        from ray._private import state
-
-        return bool(state.actors(handle._actor_id.hex()).get("Pid"))
-    except Exception:  # an internal API: never let it stop a sweep
-        return True
 
 
 class Pool:
@@ -100,7 +82,8 @@ class Pool:
         self.queue: deque[Queued] = deque()
         self.actors: dict[int, _Actor] = {}
         self.collecting: dict[Any, int] = {}  # collect() ref -> actor id
-        self.starting: dict[Any, tuple[Any, float]] = {}  # describe() ref -> (handle, since)
+        # describe() ref -> (handle, placement group, since)
+        self.starting: dict[Any, tuple[Any, PlacementGroup, float]] = {}
         self.shape: tuple[int, float, float] = (0, 0.0, 0.0)
         self.replaced = 0
         self._ids = 0
@@ -112,7 +95,9 @@ class Pool:
     def _launch(self) -> Any:
         """Ask Ray for one more actor; it joins the pool when its ``describe`` answers."""
         _, cpus, gpus = self.shape
-        options: dict[str, Any] = {"num_cpus": cpus, "num_gpus": gpus, "max_concurrency": 4}
+        group = reserve(cpus, gpus)
+        options: dict[str, Any] = {"num_cpus": cpus, "num_gpus": gpus, "max_concurrency": 4,
+                                   **strategy(group)}
         env = worker_env(self.store.root)  # the object store's endpoint and region
         if env:
             options["runtime_env"] = {"env_vars": env}
@@ -123,12 +108,21 @@ class Pool:
             str(self.store.root), self.store.format, s.jobs_per_batch,
         )
         ref = handle.describe.remote()
-        self.starting[ref] = (handle, time.monotonic())
+        self.starting[ref] = (handle, group, time.monotonic())
         return ref
 
-    def _join(self, handle: Any, info: dict[str, Any]) -> None:
+    def _join(self, ref: Any) -> None:
+        """The actor whose ``describe`` call is ``ref`` joins the pool; a :class:`RayError`
+        if it failed to start (it is then ended and its resources released)."""
+        handle, group, _ = self.starting.pop(ref)
+        try:
+            info = ray.get(ref)
+        except RayError:
+            ray.kill(handle)
+            release(group)
+            raise
         self._ids += 1
-        self.actors[self._ids] = _Actor(handle, info)
+        self.actors[self._ids] = _Actor(handle, group, info)
 
     def _start_first(self) -> None:
         """Start the pool; return once one actor has loaded the models (the others join as
@@ -143,33 +137,31 @@ class Pool:
             if not ready:
                 self._give_up_starts(time.monotonic())
                 continue
-            handle, _ = self.starting.pop(ready[0])
             try:
-                self._join(handle, ray.get(ready[0]))
+                self._join(ready[0])
             except RayError as err:
-                ray.kill(handle)
                 self._stop()
                 raise ConfigError(f"a sweep actor failed to start: {_reason(err)}") from None
 
     def _started(self, ref: Any) -> None:
         """An actor's ``describe`` answered: it joins the pool (or is dropped if it failed)."""
-        handle, _ = self.starting.pop(ref)
         try:
-            self._join(handle, ray.get(ref))
+            self._join(ref)
         except RayError as err:
-            ray.kill(handle)
             self._shrunk(f"an actor failed to start: {_reason(err)}")
 
     def _give_up_starts(self, now: float) -> None:
         """Kill the actors Ray has not placed on a node ``start_timeout`` seconds after their
         launch (an actor placed and still loading its models is waited for)."""
-        self._give_up([ref for ref, (handle, since) in self.starting.items()
-                       if now - since >= self.start_timeout and not placed(handle)])
+        self._give_up([ref for ref, (_, group, since) in self.starting.items()
+                       if now - since >= self.start_timeout and not placed(group)])
 
     def _give_up(self, refs: list[Any]) -> None:
         """Kill these starting actors (not placed in time) and go on without them."""
         for ref in refs:
-            ray.kill(self.starting.pop(ref)[0])
+            handle, group, _ = self.starting.pop(ref)
+            ray.kill(handle)
+            release(group)
         if refs:
             self._shrunk(f"{len(refs)} actor(s) could not start within {self.start_timeout:g} s "
                          "(no free resources)")
@@ -208,6 +200,7 @@ class Pool:
         ``jobs_per_batch`` (those it was sampling) are returned: they count as a failed try."""
         actor = self.actors.pop(actor_id)
         ray.kill(actor.handle)
+        release(actor.group)  # or Ray would reserve its bundle again, on another node
         self.replaced += 1
         if self.replaced > max(self.shape[0], 1) * (self.settings.retries + 1):
             raise EnvironmentFault(
@@ -222,14 +215,16 @@ class Pool:
         return jobs[:running]
 
     def _stop(self) -> None:
-        """Kill every actor and wait (briefly) until Ray has freed their resources, so that a
-        sweep started next in the same Ray session finds them free."""
-        handles = [a.handle for a in self.actors.values()] + [h for h, _ in self.starting.values()]
-        for handle in handles:
+        """Kill every actor, remove their placement groups and wait (briefly) until Ray has,
+        so that a sweep started next in the same Ray session finds their resources free."""
+        ends = [(a.handle, a.group) for a in self.actors.values()]
+        ends += [(handle, group) for handle, group, _ in self.starting.values()]
+        for handle, group in ends:
             ray.kill(handle)
+            release(group)
         self.actors, self.starting = {}, {}
         deadline = time.monotonic() + STOP_WAIT
-        while any(placed(h) and not dead(h) for h in handles) and time.monotonic() < deadline:
+        while not all(released(g) for _, g in ends) and time.monotonic() < deadline:
             time.sleep(0.1)
 
     # -- jobs ---------------------------------------------------------------------------

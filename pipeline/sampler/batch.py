@@ -4,6 +4,8 @@ Rows whose phase asks for gradients (:meth:`Phase.grad_rows`) get a forward and 
 pass; the others (exploration by slice sampling) a forward pass under ``torch.no_grad``.
 Each job counts the passes its rows took. Random transforms, if any, apply only to the
 gradient rows (they make optimisation robust; acceptance always reads the stored input).
+With ``precision="bf16-seeds"`` the gradient pass runs under bf16 autocast when all its
+rows are seed steps; the band checks then read a float32 forward pass of the same codes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch import nn
 from pipeline.models.readout import Readout
 from pipeline.models.transforms import RandomTransforms
 from pipeline.sampler.job import Evaluation, JobState
+from pipeline.sampler.seeds import SeedPhase
 
 Batch = list[tuple[JobState, slice]]
 
@@ -140,11 +143,20 @@ def _backward(
     the gradient rows' stored inputs with the activations acceptance reads."""
     n, grad_idx = codes.shape[0], index[1]
     leaf = codes[grad_idx].clone().requires_grad_(True)
-    stored = _store(generator, leaf, quantise)
-    seen = stored
-    if transform is not None:
-        seen = _transformed(stored, grad_idx, batch, rows, transform)
-    loss_pass = _read(readout, stored, seen)
+    wanting = [
+        (job, cols, r)
+        for (job, cols), r in zip(batch, rows, strict=True)
+        if bool(job.phase.grad_rows().any())
+    ]
+    low = _bf16(wanting)
+    with torch.autocast(leaf.device.type, dtype=torch.bfloat16, enabled=low):
+        stored = _store(generator, leaf, quantise)
+        seen = stored
+        if transform is not None:
+            seen = _transformed(stored, grad_idx, batch, rows, transform)
+        loss_pass = _read(readout, stored, seen)
+    if low:
+        loss_pass.acts, loss_pass.feats = loss_pass.acts.float(), loss_pass.feats.float()
     parts = [(index[0], plain), (grad_idx, loss_pass)]
     acts, feats = _merge(n, parts, "acts"), _merge(n, parts, "feats")
     full_codes = codes.index_put((grad_idx,), leaf)
@@ -152,11 +164,6 @@ def _backward(
         dim=1, keepdim=True
     )
     acts, feats = torch.where(clean, acts, 0.0), torch.where(clean, feats, 0.0)
-    wanting = [
-        (job, cols, r)
-        for (job, cols), r in zip(batch, rows, strict=True)
-        if bool(job.phase.grad_rows().any())
-    ]
     total = sum(job.phase.loss(full_codes[r], acts[r, cols], feats[r]) for job, cols, r in wanting)
     outputs = [total] + _constraint_sums(acts, wanting)
     grads = []
@@ -169,10 +176,21 @@ def _backward(
         if grad is not None:
             full[grad_idx] = grad
         grads.append(full)
+    if low:  # the band checks read float32: G, f and E again, without autocast
+        return grads, _plain(generator, readout, leaf.detach(), quantise)
     if transform is not None:
         with torch.no_grad():
             return grads, _read(readout, stored.detach())
     return grads, _Pass(stored, loss_pass.acts, loss_pass.feats)
+
+
+def _bf16(wanting: list) -> bool:
+    """Whether the gradient pass runs under bf16 autocast: when every job wanting gradients
+    is in its seed phase with ``precision="bf16-seeds"`` (other phases stay float32)."""
+    return bool(wanting) and all(
+        isinstance(job.phase, SeedPhase) and job.config.precision == "bf16-seeds"
+        for job, _, _ in wanting
+    )
 
 
 def _transformed(

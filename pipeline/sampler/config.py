@@ -14,6 +14,7 @@ from pipeline.errors import ConfigError
 
 METHODS = ("ess", "fast", "joint", "multistart", "langevin")
 DIVERSITY = ("encoder", "code", "none")
+PRECISIONS = ("float32", "bf16-seeds")
 
 
 @dataclass
@@ -42,6 +43,10 @@ class SamplerConfig:
     guard from each band edge, fraction of the width); ``spacing`` (minimum E-distance
     between accepted samples, fraction of the seeds' mean pairwise distance);
     ``sample_shrink`` (slack box of the frozen Lagrangian, middle fraction of the band).
+
+    ``precision``: ``float32``, or ``bf16-seeds``: the seed phase's gradient steps run G, f
+    and E under bf16 autocast (only in iterations whose gradient rows are all seed steps),
+    while every band check that decides a seed or a sample reads a float32 forward pass.
     """
 
     k: int = 10
@@ -79,12 +84,13 @@ class SamplerConfig:
     projections: int = 3
     budget: float = 100.0
     independence: bool = True
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.diversity not in DIVERSITY:
-            raise ConfigError(f"diversity must be one of {DIVERSITY}, got {self.diversity!r}")
+        for name, allowed in (("method", METHODS), ("diversity", DIVERSITY),
+                              ("precision", PRECISIONS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if not isinstance(self.k, int) or self.k < 1:
             raise ConfigError(f"k (chains) must be a positive int, got {self.k!r}")
         for name in ("seed_shrink", "sample_shrink"):

@@ -344,9 +344,12 @@ def read_jobs(root: str | Path) -> pa.Table:
     return _read_records(_listing(root, JOBS, "*.parquet"))
 
 
-def read_job_files(root: str | Path, paths: list[Path]) -> pa.Table:
-    """The job records in ``paths``, files of the local output folder ``root``'s ``jobs/``
-    (damaged ones left out with a warning)."""
+def read_job_files(root: str | Path, paths: list[str] | list[Path]) -> pa.Table:
+    """The job records in ``paths``, files of the output folder (or object keys of the URI)
+    ``root``'s ``jobs/`` (damaged ones left out with a warning)."""
+    if is_remote(root):
+        fs, base = open_uri(str(root))
+        return _read_records((fs, f"{base}/{JOBS}", list(paths)))
     return _read_records((None, str(Path(root) / JOBS), list(paths)))
 
 

@@ -1,13 +1,15 @@
-"""Read the job records of a local output folder again, reading only the files that changed.
+"""Read the job records of an output folder again, reading only the files that changed.
 
 An atlas rebuild reads every job record; at thousands of jobs that is seconds of Parquet
-opens (about 1.5 ms a file). :func:`read_jobs_cached` keeps the records it read in a cache
-file (a Parquet table owned by the caller, e.g. in the atlas folder) with each record
-file's signature (size, modification time in ns, inode); the next call lists ``jobs/``,
-stats each file, reuses the cached rows whose file is unchanged and reads only the new or
-rewritten ones (a job redone after quarantine is written anew: a new signature). Records
-whose files are gone drop out. Damaged records are skipped with one warning, as
-:func:`pipeline.store.read_jobs` does, and are not cached (so they are tried again).
+opens (about 1.5 ms a file, far more on an object store). :func:`read_jobs_cached` keeps
+the records it read in a cache file (a local Parquet table owned by the caller, e.g. in
+the atlas folder) with each record file's signature (size, modification time in ns and
+inode on a local disk; size and last-modified time of an object); the next call lists
+``jobs/`` with the signatures (one listing on an object store), reuses the cached rows
+whose file is unchanged and reads only the new or rewritten ones (a job redone after
+quarantine is written anew: a new signature). Records whose files are gone drop out.
+Damaged records are skipped with one warning, as :func:`pipeline.store.read_jobs` does,
+and are not cached (so they are tried again).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipeline.store import schema
 from pipeline.store.dataset import read_job_files
 from pipeline.store.layout import JOBS
+from pipeline.store.objects import faults, is_remote, open_uri
 from pipeline.store.shards import READ_ERRORS, stem, visible, write_shard
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,21 @@ def _signature(path: Path) -> str | None:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
 
 
+def _signed(root: str | Path) -> dict[str, tuple[str, str]]:
+    """Each visible job record of the output folder or URI ``root``: its job id -> (its path
+    or object key, its signature)."""
+    if is_remote(root):
+        fs, base = open_uri(str(root))
+        selector = pafs.FileSelector(f"{base}/{JOBS}", allow_not_found=True)
+        with faults(str(root), "list"):
+            infos = [i for i in fs.get_file_info(selector) if i.type == pafs.FileType.File]
+        signs = {i.path: f"{i.size}:{i.mtime_ns}" for i in infos}
+        return {stem(p): (p, signs[p]) for p in visible(signs)}
+    folder = Path(root) / JOBS
+    paths = visible(folder.glob("*.parquet")) if folder.is_dir() else []
+    return {stem(p): (str(p), sig) for p in paths if (sig := _signature(p)) is not None}
+
+
 def _load(cache: Path) -> pa.Table:
     """The cached records (empty when there is no cache or it cannot be read)."""
     if not cache.is_file():
@@ -53,12 +72,11 @@ def _load(cache: Path) -> pa.Table:
 
 
 def read_jobs_cached(root: str | Path, cache: str | Path) -> pa.Table:
-    """Every job record of the local output folder ``root`` (as :func:`read_jobs`, sorted
-    by job file), reading only the files not in, or changed since, the ``cache`` file;
-    the cache is then rewritten (atomically) when anything changed."""
-    folder, cache = Path(root) / JOBS, Path(cache)
-    paths = visible(folder.glob("*.parquet")) if folder.is_dir() else []
-    signed = {stem(p): (p, sig) for p in paths if (sig := _signature(p)) is not None}
+    """Every job record of the output folder or URI ``root`` (as :func:`read_jobs`, sorted
+    by job file), reading only the files not in, or changed since, the local ``cache``
+    file; the cache is then rewritten (atomically) when anything changed."""
+    cache = Path(cache)
+    signed = _signed(root)
     old = _load(cache)
     keys = pa.array([f"{s}|{sig}" for s, (_, sig) in signed.items()], pa.string())
     old_keys = pc.binary_join_element_wise(old[SHARD], old[SIGNATURE], "|")

@@ -40,6 +40,20 @@ def _scheme(uri: str) -> str:
     return scheme
 
 
+def public(uri: str) -> str:
+    """``uri`` without the credentials it may hold (``s3://KEY:SECRET@bucket/...``), for
+    pages and log lines."""
+    scheme, _, rest = uri.partition("://")
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}"
+
+
+def name(uri: str) -> str:
+    """The last folder name of an object-store URI's path (``s3://b/sweeps/toy?...``: toy)."""
+    path = uri.partition("://")[2].partition("?")[0].rstrip("/")
+    return path.rpartition("/")[2]
+
+
 @functools.lru_cache(maxsize=8)
 def open_uri(uri: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem of an object-store URI and the root path in it (no trailing ``/``)."""

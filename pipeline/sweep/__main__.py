@@ -21,9 +21,8 @@ def where_to_look(root: Path | str) -> str:
     """What to tell the user at the end: where the dataset (a folder or an object-store URI)
     is and how to open it."""
     samples = f"{root}/samples/**/*.parquet"
-    atlas = f"python -m pipeline.atlas dataset={root}  (a static HTML atlas)"
-    if is_remote(root):  # the atlas reads a local copy (docs/dataset.md)
-        atlas = f"aws s3 sync {root} ./dataset, then python -m pipeline.atlas dataset=./dataset"
+    where = f"'{root}'" if is_remote(root) else root  # a URI's ? and & quoted for the shell
+    atlas = f"python -m pipeline.atlas dataset={where}  (a static HTML atlas, written here)"
     return "\n".join(
         [
             f"dataset:  {root}",

@@ -96,7 +96,8 @@ def intersection() -> Setup:
 def preset(name: str, unit: str, quantiles: tuple[float, float] | None,
            reference: bool = True, band: tuple[float, float] | None = None) -> Setup:
     """A zoo preset's output unit in a band between two quantiles over the prior (or in the
-    absolute ``band``), with EfficientNet-Lite0 as the independent feature space."""
+    absolute ``band``), with EfficientNet-Lite0 as the independent feature space where
+    there is a reference to compare with."""
     p = zoo.load(name)
     f = p.neuron(unit)
     if band is None:
@@ -105,7 +106,7 @@ def preset(name: str, unit: str, quantiles: tuple[float, float] | None,
     else:
         where = "band"
     return Setup(f"{name} '{unit}', {where} {list(band)}", p.generator, p.encoder(),
-                 [(f, *band)], reference, efficientnet_features())
+                 [(f, *band)], reference, efficientnet_features() if reference else None)
 
 
 SETS: dict[str, Callable[[], Setup]] = {  # built lazily (presets load weights)

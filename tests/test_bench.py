@@ -15,7 +15,9 @@ import pipeline
 from bench import (
     coverage,
     efficiency,
+    figure_kit,
     figures,
+    figures_extra,
     logistic,
     lucent_baseline,
     overhead,
@@ -162,8 +164,33 @@ def test_coverage_rows_selected(capsys: pytest.CaptureFixture) -> None:
 
 def test_figures_quick(tmp_path: Path) -> None:
     numbers = tmp_path / "FIGURES.md"
+    numbers.write_text("# old\n\n## Figure 9\n\nkept\n\n## Figure 4\n\nstale\n")
     figures.main(["--quick", "--only", "4", "--img-dir", str(tmp_path), "--numbers",
                   str(numbers)])
     assert (tmp_path / "exp-fig4.png").stat().st_size > 1000
-    rows = [line for line in numbers.read_text().splitlines() if line.startswith("| sunglasses")]
+    text = numbers.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| sunglasses")]
     assert len(rows) == 2 and all("| 1.00 |" in row for row in rows)
+    assert "stale" not in text and text.index("## Figure 4") < text.index("kept")
+    assert "--only 4 --quick" in text
+
+
+@pytest.mark.parametrize("name", ["3", "6"])
+def test_figures_3_and_6_quick(tmp_path: Path, name: str) -> None:
+    ctx = figure_kit.Context(tmp_path, quick=True, size=64)
+    rows, text = figures.FIGURES[name](ctx)
+    preset = ctx.preset("faces") if name == "3" else ctx.preset("faces-efficientnet")
+    f = (preset.neuron(figures_extra.HIDDEN_CHANNEL, layer=figures_extra.HIDDEN_LAYER)
+         if name == "3" else preset.neuron(figures_extra.LOGIT))
+    runs = list(ctx.runs.values())
+    assert len(rows) == 4 and len(runs) == 2 and "random faces" in text
+    lower, upper = (run.result.bands[0] for run in runs)
+    assert lower[1] <= upper[0]  # the upper band starts at the 99% quantile
+    for run in runs:
+        (lo, hi), inputs = run.result.bands[0], run.result.inputs
+        assert inputs.shape[0] >= 2 and run.result.status in ("done", "partial")
+        acts = f(inputs)
+        assert bool(((acts >= lo - 1e-4) & (acts <= hi + 1e-4)).all()), (lo, hi, acts)
+        assert float((inputs - inputs[:1]).abs().mean(dim=(1, 2, 3)).max()) > 0.01  # not one
+    png = figure_kit.save_rows(rows, tmp_path / f"exp-fig{name}.png")
+    assert png.stat().st_size > 1000

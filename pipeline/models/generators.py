@@ -101,14 +101,22 @@ class FourierGenerator(nn.Module):
     The code holds the real and imaginary parts of each channel's 2-D spectrum, scaled
     by ``1 / frequency^decay`` so that low frequencies dominate; the inverse FFT gives
     decorrelated colour channels, mixed back with the colour correlation matrix and
-    squashed to [0, 1] with a sigmoid. Prior: c ~ N(0, 0.01^2 I) (faint coloured noise
-    around grey, as Lucid initialises it).
+    squashed to [0, 1] with a sigmoid. Prior: c ~ N(0, prior_std^2 I); the default 0.01
+    is Lucid's initial scale, whose draws are flat grey images (pixel standard deviation
+    0.003); ``prior_std=1.0`` gives coloured 1/f noise with the pixel contrast of natural
+    images (standard deviation about 0.24).
     """
 
-    prior = Prior.normal(0.01)
     code_bounds = None
 
-    def __init__(self, size: int, channels: int = 3, decay: float = 1.0, decorrelate: bool = True):
+    def __init__(
+        self,
+        size: int,
+        channels: int = 3,
+        decay: float = 1.0,
+        decorrelate: bool = True,
+        prior_std: float = 0.01,
+    ) -> None:
         super().__init__()
         if size < 2 or channels < 1:
             raise ConfigError(
@@ -116,6 +124,7 @@ class FourierGenerator(nn.Module):
             )
         if decorrelate and channels != 3:
             raise ConfigError("colour decorrelation needs channels=3; pass decorrelate=False")
+        self.prior = Prior.normal(prior_std)
         self.size, self.channels, self.decorrelate = size, channels, decorrelate
         fy = torch.fft.fftfreq(size)[:, None]
         fx = torch.fft.rfftfreq(size)[None, :]

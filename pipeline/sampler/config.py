@@ -26,7 +26,7 @@ class SamplerConfig:
     ``joint``, ``multistart``, ``langevin``. Exploration (``ess``): ``prior_tries`` prior
     draws per chain before it seeds, ``burn_in`` transitions not kept after a seed,
     ``thin`` (None: the integrated autocorrelation time), ``independence`` (mix exact
-    prior draws into each transition where the bands hold >= 5% of the prior),
+    prior draws into each transition where the bands hold >= 1% of the prior),
     ``projections`` random
     projections of E watched by the diagnostics, ``budget`` forward-equivalent evaluations
     of G per requested sample (a backward counts as two; seeds included): a job that spends

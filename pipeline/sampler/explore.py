@@ -7,7 +7,8 @@ K independent chains, each in one of three modes, switched per chain as it goes:
   ``prior_tries`` draws, then seeds.
 - ``SEEDING``: augmented-Lagrangian descent on its own code (its own lambda, mu and Adam
   state; forward and backward); when in band it explores, after ``burn_in`` transitions
-  that are not kept (the seed is not a draw of the target). A chain that does not close
+  that are neither kept nor traced (the seed is not a draw of the target); they count
+  towards its first thinning interval. A chain that does not close
   10% of its gap over an outer iteration starts again from a fresh prior draw.
 - ``EXPLORING``: each transition first makes up to r independence proposals from the
   prior (the first in band is the next state: an exact, independent draw), and if all r
@@ -15,11 +16,15 @@ K independent chains, each in one of three modes, switched per chain as it goes:
   passes only.
   The r misses happen with probability (1 - q)^r whatever the current state (q: the bands'
   prior mass), so the kernel is a fixed mixture of an exact draw and the slice kernel and
-  keeps the target. r = ceil(2 / q) from the prior draws made before exploring (r = 0,
-  pure slice sampling, where q < 5% or ``independence`` is off). Every completed
-  transition is traced; a chain keeps a sample every ``thin`` transitions, with
-  ``thin`` the integrated autocorrelation time (rounded) of the traced activations and
-  feature projections (re-estimated as the trace grows) unless set.
+  keeps the target. r = ceil(2 / q-hat), q-hat the share in band of all prior draws so far
+  (first draws and independence proposals: their outcomes do not depend on the chains'
+  states, so re-estimating r keeps every transition exact); r = 0, pure slice sampling,
+  where q-hat < 1% or ``independence`` is off. An independence proposal in band is an
+  exact draw, independent of the chain's past: it is kept at once (and ends a seed's
+  burn-in). Every other transition is traced, and a chain keeps a sample once ``thin``
+  transitions have passed since its last, with ``thin`` the integrated autocorrelation
+  time (rounded up) of the traced activations and feature projections (re-estimated as
+  the trace grows) unless set.
 
 The job ends with n samples (``done``), when its budget of ``budget * n`` forward-equivalent
 evaluations is spent (``partial``), or after ``max_seed_steps`` iterations without any chain
@@ -41,7 +46,7 @@ from pipeline.sampler.slice import SliceKernel
 FRESH, SEEDING, EXPLORING = 0, 1, 2
 MAX_THIN = 50
 THIN_EVERY = 8
-MIN_RATE = 0.05
+MIN_RATE = 0.01
 
 
 class ChainSeeds:
@@ -142,7 +147,7 @@ class ExplorePhase:
         self.codes = torch.where(exploring[:, None], self.kernel.proposals(), self.codes)
         drawing = exploring & (self.indep_left > 0)
         if bool(drawing.any()):
-            self.codes[drawing] = self.job.init_codes(int(drawing.sum()))
+            self.codes[drawing] = self.job.prior_draws(int(drawing.sum()))
 
     def _fresh(self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor) -> None:
         """Prior draws: in band -> an exact sample, explore; else draw again, or seed."""
@@ -154,7 +159,7 @@ class ExplorePhase:
         miss = rows & ~ok
         again = miss & (self.tries < job.config.prior_tries)
         if bool(again.any()):
-            self.codes[again] = job.init_codes(int(again.sum()))
+            self.codes[again] = job.prior_draws(int(again.sum()))
             self.tries[again] += 1
         seed = miss & ~again
         self.mode[seed] = SEEDING
@@ -174,7 +179,7 @@ class ExplorePhase:
         restart = bad | stuck
         if bool(restart.any()):
             job.counts["reseeded"] += int(restart.sum())
-            self.codes[restart] = job.init_codes(int(restart.sum()))
+            self.codes[restart] = job.prior_draws(int(restart.sum()))
             self.mode[restart] = FRESH
             self.tries[restart] = job.config.prior_tries
 
@@ -184,18 +189,30 @@ class ExplorePhase:
         self.job.counts["tried"] += int(rows.sum())
         drawing = rows & (self.indep_left > 0)
         self.kernel.reject((rows & ~drawing & ~ok).nonzero().flatten())
+        self.draws[0] += int(drawing.sum())
+        self.draws[1] += int((drawing & ok).sum())
         missed = drawing & ~ok
         self.indep_left[missed] -= 1
         self._slice(missed & (self.indep_left == 0))
         accepted = rows & ok
+        exact = drawing & ok
         for i in accepted.nonzero().flatten().tolist():
-            self._transition(i, view)
+            self._transition(i, view, bool(exact[i]))
         self.state[accepted] = self.codes[accepted]
         self._next_transition(accepted)
 
+    def _independence_tries(self) -> int:
+        """r = ceil(2 / q-hat), q-hat the share of all prior draws so far (the chains' first
+        draws and the independence proposals) in band; 0 where q-hat < 1%."""
+        made, hits = self.draws
+        rate = hits / made if made else 0.0
+        use = self.job.config.independence and rate >= MIN_RATE
+        self.indep = math.ceil(2 / rate) if use else 0
+        return self.indep
+
     def _next_transition(self, rows: torch.Tensor) -> None:
         """Start a transition of ``rows`` (bool) from their current state."""
-        self.indep_left[rows] = self.indep or 0
+        self.indep_left[rows] = self._independence_tries()
         self._slice(rows & (self.indep_left == 0))
 
     def _slice(self, rows: torch.Tensor) -> None:
@@ -209,11 +226,6 @@ class ExplorePhase:
         idx = rows.nonzero().flatten()
         if not len(idx):
             return
-        if self.indep is None:
-            made, hits = self.draws
-            rate = hits / made if made else 0.0
-            use = self.job.config.independence and rate >= MIN_RATE
-            self.indep = math.ceil(2 / rate) if use else 0
         self.mode[idx] = EXPLORING
         self.state[idx] = self.codes[idx]
         for i in idx.tolist():
@@ -235,14 +247,20 @@ class ExplorePhase:
     def _record(self, i: int, view: Evaluation) -> None:
         self.trace[i].append(self._series(i, view))
 
-    def _transition(self, i: int, view: Evaluation) -> None:
-        """Chain ``i`` moved to its proposal: trace it, and keep it if it is due."""
-        self._record(i, view)
-        if self.burn[i] > 0:
+    def _transition(self, i: int, view: Evaluation, exact: bool) -> None:
+        """Chain ``i`` moved to its proposal: trace it, and keep it if it is due. An
+        independence proposal in band (``exact``) is an exact draw of the target,
+        independent of the chain's past: it is kept at once and ends any burn-in."""
+        if exact:
+            self.burn[i] = 0
+        self.since[i] += 1
+        if self.burn[i] > 0:  # burn-in: not traced (the seed's pull would inflate the IAT)
             self.burn[i] -= 1
             return
-        self.since[i] += 1
-        if self.since[i] >= self.thin:
+        self._record(i, view)
+        if exact:
+            self._keep(i, view, "prior")
+        elif self.since[i] >= self.thin:
             self._keep(i, view, "ess")
 
     def _keep(self, i: int, view: Evaluation, label: str) -> None:
@@ -274,7 +292,7 @@ class ExplorePhase:
         chains = [torch.stack(t) for t in self.trace if len(t) >= 4]
         if chains:
             tau = float(integrated_time(chains).max())
-            self.thin = int(min(MAX_THIN, max(1, round(tau))))
+            self.thin = int(min(MAX_THIN, max(1, math.ceil(tau))))
 
     def _report(self) -> None:
         """Diagnostics of the kept samples and the transitions into the job's stats."""

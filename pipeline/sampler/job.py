@@ -116,7 +116,12 @@ class JobState:
             jitter = torch.randn(chains, self.code_dim, generator=self.rng)
             shared = shared + 1e-3 * self.prior.scale * jitter
             return self.project(shared.to(self.device))
-        return draw_codes(self.prior, chains, self.code_dim, self.rng).to(self.device)
+        return self.prior_draws(chains)
+
+    def prior_draws(self, count: int) -> torch.Tensor:
+        """``count`` independent draws from the prior (``same_init`` does not apply: these are
+        the exact proposals and fresh restarts of the default sampler)."""
+        return draw_codes(self.prior, count, self.code_dim, self.rng).to(self.device)
 
     def project(self, codes: torch.Tensor) -> torch.Tensor:
         """Clip codes into the prior's box, if it has one."""

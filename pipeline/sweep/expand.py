@@ -68,10 +68,10 @@ def sampler_settings(plain: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
         raise ConfigError(f"sampler.n must be a positive int, got {n!r}")
     config = SamplerConfig.from_dict(section).to_dict()
     if transform is not None:
-        if not isinstance(transform, dict) or set(transform) - {"jitter", "scales"}:
+        if not isinstance(transform, dict) or set(transform) - {"jitter", "scales", "rotate"}:
             raise ConfigError(
-                f"sampler.transform must be null or {{jitter: int, scales: [floats]}}, got "
-                f"{transform!r}"
+                "sampler.transform must be null or {jitter: int, scales: [floats], rotate: "
+                f"degrees}}, got {transform!r}"
             )
         RandomTransforms(**transform)
     return n, seed, {**config, "transform": transform}

@@ -1,7 +1,8 @@
 """Sample grids of each preset for docs/zoo.md: ``python -m pipeline.zoo.make_grids``.
 
 - ``zoo-faces.png``: 16 faces G(z), z ~ N(0, I) (seed 0), at the generator's 64 px.
-- ``zoo-imagenet.png``: 8 Fourier images (64 px) at codes from their prior (seed 0).
+- ``zoo-imagenet.png``: Fourier images (64 px) at codes from their prior (seed 0): 4 at
+  the preset's default scale 0.01 (flat grey), 4 at the legible setting's ``prior_std=1``.
 - ``zoo-mnist.png``: row 1 ten held-out test digits (one per class), row 2 their
   reconstructions G(E(x)), row 3 G of ten random codes from its prior (uniform on its code box).
 """
@@ -17,7 +18,7 @@ from torchvision.utils import make_grid
 
 from pipeline import zoo
 from pipeline.errors import exit_on_fault
-from pipeline.models.generators import random_codes
+from pipeline.models.generators import FourierGenerator, random_codes
 from pipeline.zoo.mnist_data import digit_split
 from pipeline.zoo.train_mnist import hidden_features
 
@@ -44,10 +45,12 @@ def faces_grid(out: Path, cache_dir: Path | None) -> Path:
 
 @torch.no_grad()
 def imagenet_grid(out: Path, cache_dir: Path | None) -> Path:
-    """8 initial Fourier images."""
-    preset = zoo.load("imagenet", cache_dir=cache_dir, size=64)
-    images = preset.generator(random_codes(preset.generator, 8, 0))
-    return save_grid(images, out / "zoo-imagenet.png", 8)
+    """Fourier images from the default prior and from the legible setting's prior."""
+    images = []
+    for prior_std in (0.01, 1.0):
+        generator = FourierGenerator(64, prior_std=prior_std)
+        images.append(generator(random_codes(generator, 4, 0)))
+    return save_grid(torch.cat(images), out / "zoo-imagenet.png", 8)
 
 
 @torch.no_grad()

@@ -24,6 +24,7 @@ from bench import (
     legible,
     logistic,
     overhead,
+    overnight_slice,
     packing,
     quality,
     size,
@@ -43,6 +44,11 @@ def sections() -> dict[str, Section]:
             f"Coverage of the inverse set against exact samples (n = {coverage.N}, "
             f"K = {coverage.K})",
             coverage.__doc__, "python -m bench.coverage", coverage.markdown,
+        ),
+        "overnight_slice": (
+            f"The overnight slice: `imagenet`, 3 neurons x 6 bands, n = {overnight_slice.N}",
+            overnight_slice.__doc__, "python -m bench.overnight_slice",
+            lambda: overnight_slice.table(overnight_slice.run()),
         ),
         "logistic": (
             "Sampling efficiency and quality: the logistic unit (n = 500, K = 10)",

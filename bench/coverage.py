@@ -9,15 +9,23 @@ R-hat and effective sample size over its chains (activations and 3 random projec
 E); evaluations are forward passes of G (and the network) per returned sample, backward
 ones separately, and forward-equivalent (a backward counts as two; seeds included). The
 "exact" row is a second rejection draw against the first: the recall any sampler can hope
-for at this n (its cost is the rejection's draws per sample). Targets: recall >= 0.9 x
-the exact row's, KS <= 0.1, <= 10 forward-equivalent evaluations per sample.
+for at this n (its cost is the rejection's draws per sample). On image sets (mnist, faces,
+imagenet) recall and precision are measured a second time in a feature space independent
+of E and of the sampler: EfficientNet-Lite0's global-average-pooled penultimate features
+(``bench.features``; images resized once to 128 px, grey ones repeated to 3 channels),
+against the same exact points. Targets: recall >= 0.9 x the exact row's in both spaces,
+KS <= 0.1, <= 10 forward-equivalent evaluations per sample.
 
 Methods: the default (``ess``), the fast sampler with remedies, the paper-literal one,
 eq. 14 (the fast sampler with ``diversity="none"``), PPGN-style Langevin (keeps positions
 above the lower edge) and multi-start activation maximisation (every final image); the
 last two do not hold the upper edge. High bands hold too little of the prior for a
 rejection reference: their rows give only R-hat, ESS, evaluations, samples returned and
-the job's status (targets: R-hat <= 1.05, ESS >= n / 2, every job returns n).
+the job's status (targets: R-hat <= 1.05, ESS >= n / 2, every job returns n). The
+imagenet preset (Fourier G, MobileNetV2, goldfish logit) runs at n = 100 (``SET_N``) with
+the default and the fast sampler: its typical band is the 50-75% quantiles over the prior
+(random Fourier codes give grey images, logits near -0.1), its high band the overnight
+ladder's 5-10.
 ``python -m bench.coverage --sets mnist-high --methods ess`` runs some rows (names in
 ``SETS`` and ``SHORT``).
 """
@@ -25,6 +33,7 @@ the job's status (targets: R-hat <= 1.05, ESS >= n / 2, every job returns n).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -34,10 +43,11 @@ import torch
 
 import pipeline
 from bench.common import fmt, observed, quantile_band
+from bench.features import Features, efficientnet_features
 from pipeline import zoo
 from pipeline.models.readout import Readout
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
-from pipeline.sampler.coverage import coverage, rejection_reference
+from pipeline.sampler.coverage import coverage, precision_recall, rejection_reference
 
 N, K = 200, 10
 
@@ -51,6 +61,7 @@ class Setup:
     encoder: Callable | None
     constraints: list
     reference: bool = True  # False: a high band, no rejection reference
+    independent: Features | None = None  # images -> features independent of E (image sets)
 
 
 def logistic() -> Setup:
@@ -82,15 +93,20 @@ def intersection() -> Setup:
     return Setup("two-unit intersection (30-80% quantiles each)", G, None, constraints)
 
 
-def preset(name: str, unit: str, quantiles: tuple[float, float], reference: bool = True
-           ) -> Setup:
-    """A zoo preset's output unit in a band between two quantiles over the prior."""
+def preset(name: str, unit: str, quantiles: tuple[float, float] | None,
+           reference: bool = True, band: tuple[float, float] | None = None) -> Setup:
+    """A zoo preset's output unit in a band between two quantiles over the prior (or in the
+    absolute ``band``), with EfficientNet-Lite0 as the independent feature space where
+    there is a reference to compare with."""
     p = zoo.load(name)
     f = p.neuron(unit)
-    band = quantile_band(observed(p.generator, f, 1024), *quantiles)
-    q = f"{quantiles[0] * 100:g}-{quantiles[1] * 100:g}%"
-    return Setup(f"{name} '{unit}', {q} quantiles {list(band)}", p.generator, p.encoder(),
-                 [(f, *band)], reference)
+    if band is None:
+        band = quantile_band(observed(p.generator, f, 1024), *quantiles)
+        where = f"{quantiles[0] * 100:g}-{quantiles[1] * 100:g}% quantiles"
+    else:
+        where = "band"
+    return Setup(f"{name} '{unit}', {where} {list(band)}", p.generator, p.encoder(),
+                 [(f, *band)], reference, efficientnet_features() if reference else None)
 
 
 SETS: dict[str, Callable[[], Setup]] = {  # built lazily (presets load weights)
@@ -100,7 +116,10 @@ SETS: dict[str, Callable[[], Setup]] = {  # built lazily (presets load weights)
     "faces": lambda: preset("faces", "sunglasses", (0.5, 0.75)),
     "mnist-high": lambda: preset("mnist", "3", (0.9, 0.99), reference=False),
     "faces-high": lambda: preset("faces", "sunglasses", (0.95, 0.995), reference=False),
+    "imagenet": lambda: preset("imagenet", "goldfish", (0.5, 0.75)),
+    "imagenet-high": lambda: preset("imagenet", "goldfish", None, False, band=(5.0, 10.0)),
 }
+SET_N = {"imagenet": 100, "imagenet-high": 100}  # sets run at their own n (CPU cost)
 TYPICAL = ("logistic", "intersection", "mnist", "faces")  # the table's first run
 
 
@@ -119,6 +138,7 @@ METHODS = {
     "multi-start": SamplerConfig(k=K, method="multistart"),
 }
 FIRST = tuple(METHODS)[:3]  # the table's first run
+IMAGENET_METHODS = FIRST[:2]  # the default and the fast sampler
 SHORT = dict(zip(("ess", "fast", "paper", "eq14", "langevin", "multistart"), METHODS,
                  strict=True))
 
@@ -133,12 +153,33 @@ def _reader(setup: Setup) -> Callable:
     return read
 
 
+@torch.no_grad()
+def _images(generator: Callable, codes: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """G(codes), in batches."""
+    return torch.cat([generator(chunk) for chunk in codes.split(batch)])
+
+
+def independent(features: Features | None, images: torch.Tensor,
+                reference: torch.Tensor | None) -> dict:
+    """Recall and precision of ``images`` against ``reference`` (independent features of
+    the exact points) in the independent space; nothing without one."""
+    if features is None or reference is None:
+        return {}
+    got = precision_recall(features(images), reference)
+    return {"recall_ind": got["recall"], "precision_ind": got["precision"]}
+
+
 def _exact_row(setup: Setup, read: Callable, n: int) -> tuple[dict, dict]:
     bands = [(lo, hi) for _, lo, hi in setup.constraints]
     with torch.no_grad():
         ref = rejection_reference(setup.generator, read, bands, n, seed=1001)
         ref2 = rejection_reference(setup.generator, read, bands, n, seed=1002)
     exact = coverage(ref2["feats"], ref2["acts"], ref["feats"], ref["acts"])
+    ref["ind"] = None
+    if setup.independent is not None:
+        ref["ind"] = setup.independent(_images(setup.generator, ref["codes"]))
+        exact.update(independent(setup.independent, _images(setup.generator, ref2["codes"]),
+                                 ref["ind"]))
     return ref, {"set": setup.name, "method": "exact (rejection)", **exact, "rhat": None,
                  "ess": None, "fwd": 1 / ref2["rate"], "bwd": 0.0, "equiv": 1 / ref2["rate"],
                  "returned": n, "seconds": None}
@@ -147,7 +188,10 @@ def _exact_row(setup: Setup, read: Callable, n: int) -> tuple[dict, dict]:
 def iter_rows(setup: Setup, n: int = N, methods: tuple[str, ...] = FIRST,
               exact: bool = True) -> Iterator[dict]:
     """The exact row (where the set has a reference and ``exact``) and one row per method,
-    each as soon as it is measured; without a reference the coverage columns are None."""
+    each as soon as it is measured; without a reference the coverage columns are None. A
+    set run at another n than the table's ``N`` says so in its name."""
+    if n != N:
+        setup = dataclasses.replace(setup, name=f"{setup.name} (n = {n})")
     read = _reader(setup)
     ref = None
     if setup.reference:
@@ -159,7 +203,8 @@ def iter_rows(setup: Setup, n: int = N, methods: tuple[str, ...] = FIRST,
         problem = Problem(setup.constraints, n=n, seed=0)
         res = sample_problems(setup.generator, setup.encoder, [problem], METHODS[name])[0]
         seconds = time.perf_counter() - start
-        got = (coverage(res.features, res.activations, ref["feats"], ref["acts"])
+        got = ({**coverage(res.features, res.activations, ref["feats"], ref["acts"]),
+                **independent(setup.independent, res.inputs, ref["ind"])}
                if ref is not None else {})
         st, count = res.stats, max(len(res), 1)
         yield {
@@ -176,33 +221,47 @@ def rows_for(setup: Setup, n: int = N, methods: tuple[str, ...] = FIRST) -> list
     return list(iter_rows(setup, n, methods))
 
 
-def run(n: int = N, sets: tuple[str, ...] = TYPICAL, methods: tuple[str, ...] = FIRST,
-        exact: bool = True) -> list[dict]:
-    """The rows of the sets and methods named (default: the table's first run)."""
+def n_for(name: str, n: int | None = None) -> int:
+    """Samples per job for a set: ``n`` if given, else the set's own (``SET_N``) or ``N``."""
+    return n if n is not None else SET_N.get(name, N)
+
+
+def run(n: int | None = None, sets: tuple[str, ...] = TYPICAL,
+        methods: tuple[str, ...] = FIRST, exact: bool = True) -> list[dict]:
+    """The rows of the sets and methods named (default: the table's first run); ``n``
+    None: each set's own n (``n_for``)."""
     rows = []
-    for make in setups(sets):
-        rows += iter_rows(make(), n, methods, exact)
+    for name in sets:
+        rows += iter_rows(SETS[name](), n_for(name, n), methods, exact)
     return rows
 
 
 COLUMNS = (  # (header, row key, format; None: as is)
     ("inverse set", "set", None), ("method", "method", None), ("recall", "recall", ".2f"),
     ("recall / exact", "relative", ".2f"), ("precision", "precision", ".2f"),
+    ("recall, EffNet-Lite0", "recall_ind", ".2f"),
+    ("recall / exact, EffNet-Lite0", "relative_ind", ".2f"),
+    ("precision, EffNet-Lite0", "precision_ind", ".2f"),
     ("NN ratio", "nn_ratio", ".2f"), ("KS", "ks", ".3f"), ("R-hat", "rhat", ".3f"),
     ("ESS", "ess", ".0f"), ("fwd / sample", "fwd", ".1f"), ("bwd / sample", "bwd", ".1f"),
     ("fwd-equiv. / sample", "equiv", ".1f"), ("returned", "returned", None),
     ("s", "seconds", ".1f"),
 )
-HIGH_COLUMNS = tuple(c for c in COLUMNS if c[1] not in (
-    "recall", "relative", "precision", "nn_ratio", "ks", "seconds")) + (
+COVERAGE_KEYS = ("recall", "relative", "precision", "recall_ind", "relative_ind",
+                 "precision_ind", "nn_ratio", "ks")
+HIGH_COLUMNS = tuple(c for c in COLUMNS if c[1] not in (*COVERAGE_KEYS, "seconds")) + (
     ("status", "status", None), ("s", "seconds", ".1f"))
 
 
-def line(row: dict, exact_recall: float | None = None, columns: tuple = COLUMNS) -> str:
-    """One markdown row; recall / exact needs that set's exact recall."""
-    recall = row.get("recall")
-    rel = recall / exact_recall if exact_recall and recall is not None else None
-    row = {**row, "relative": rel}
+def _ratio(value: float | None, exact: float | None) -> float | None:
+    return value / exact if exact and value is not None else None
+
+
+def line(row: dict, exact: dict | None = None, columns: tuple = COLUMNS) -> str:
+    """One markdown row; the recall / exact columns need that set's exact row."""
+    exact = exact or {}
+    row = {**row, "relative": _ratio(row.get("recall"), exact.get("recall")),
+           "relative_ind": _ratio(row.get("recall_ind"), exact.get("recall_ind"))}
     cells = [str(row[key]) if spec is None and row.get(key) is not None
              else fmt(row.get(key), spec or "") for _, key, spec in columns]
     return "| " + " | ".join(cells) + " |"
@@ -213,23 +272,25 @@ def header(columns: tuple = COLUMNS) -> str:
     return "| " + " | ".join(c[0] for c in columns) + " |\n|" + "---|" * len(columns)
 
 
-def table(rows: list[dict], exact_recall: dict[str, float] | None = None) -> str:
-    """Markdown table of the rows, with each method's recall relative to the exact row's
-    (from ``exact_recall`` where the rows hold no exact row for a set)."""
-    known = dict(exact_recall or {})
+def table(rows: list[dict], exact: dict[str, dict] | None = None) -> str:
+    """Markdown table of the rows, with each method's recall relative to its set's exact
+    row (from ``exact``, set name -> row, where the rows hold none for a set)."""
+    known = dict(exact or {})
     lines = [header()]
     for r in rows:
         if r["method"].startswith("exact"):
-            known[r["set"]] = r["recall"]
+            known[r["set"]] = r
         lines.append(line(r, known.get(r["set"])))
     return "\n".join(lines)
 
 
-def markdown(n: int = N) -> str:
-    """Every method on the typical sets, then the default on the high bands (what
-    ``python -m bench`` writes)."""
-    high = run(n, ("mnist-high", "faces-high"), ("default (ess)",))
-    return (table(run(n, TYPICAL, tuple(METHODS))) + "\n\nHigh bands (no exact reference):\n\n"
+def markdown(n: int | None = None) -> str:
+    """Every method on the typical sets and the default and fast sampler on imagenet, then
+    the high bands (what ``python -m bench`` writes)."""
+    typical = run(n, TYPICAL, tuple(METHODS)) + run(n, ("imagenet",), IMAGENET_METHODS)
+    high = (run(n, ("mnist-high", "faces-high"), ("default (ess)",))
+            + run(n, ("imagenet-high",), IMAGENET_METHODS))
+    return (table(typical) + "\n\nHigh bands (no exact reference):\n\n"
             + "\n".join([header(HIGH_COLUMNS)] + [line(r, None, HIGH_COLUMNS) for r in high]))
 
 
@@ -241,7 +302,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sets", help=f"of {','.join(SETS)} (default: the typical ones)")
     ap.add_argument("--methods", help=f"of {','.join(SHORT)} (default: ess,fast,paper)")
     ap.add_argument("--no-exact", action="store_true", help="leave out the exact rows")
-    ap.add_argument("--n", type=int, default=N)
+    ap.add_argument("--n", type=int, default=None,
+                    help=f"samples per job (default: {N}; imagenet sets {SET_N['imagenet']})")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -249,14 +311,14 @@ def main(argv: list[str] | None = None) -> None:
         print(markdown(args.n))
         return
     methods = tuple(SHORT[m] for m in (args.methods or "ess,fast,paper").split(","))
-    known: dict[str, float] = {}
+    known: dict[str, dict] = {}
     for name in (args.sets or ",".join(TYPICAL)).split(","):
         setup = SETS[name]()
         columns = COLUMNS if setup.reference else HIGH_COLUMNS
         print(header(columns), flush=True)
-        for row in iter_rows(setup, args.n, methods, not args.no_exact):
+        for row in iter_rows(setup, n_for(name, args.n), methods, not args.no_exact):
             if row["method"].startswith("exact"):
-                known[row["set"]] = row["recall"]
+                known[row["set"]] = row
             print(line(row, known.get(row["set"]), columns), flush=True)
             print(f"{row['method']}: in band {fmt(row.get('in_band'), '.2f')}", file=sys.stderr)
 

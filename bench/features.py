@@ -37,12 +37,18 @@ Features = Callable[[torch.Tensor], torch.Tensor]
 def efficientnet_features(
     cache_dir: str | Path | None = None, size: int = 128, batch: int = 64
 ) -> Features:
-    """A function images (n, 3, H, W) in [0, 1] -> pooled EfficientNet-Lite0 features (n, 1280)."""
+    """A function images (n, 3, H, W) in [0, 1] -> pooled EfficientNet-Lite0 features (n, 1280).
+
+    Grey images (n, 1, H, W) are repeated to three channels; every image is resized once, to
+    ``size``, by the glue.
+    """
     model = efficientnet_lite0(cache_dir)
     glue = imagenet_glue(size)
 
     @torch.no_grad()
     def features(images: torch.Tensor) -> torch.Tensor:
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
         out = [
             model.forward_features(glue(chunk)).mean(dim=(2, 3)) for chunk in images.split(batch)
         ]

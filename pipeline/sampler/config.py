@@ -15,6 +15,7 @@ from pipeline.errors import ConfigError
 METHODS = ("ess", "fast", "joint", "multistart", "langevin")
 DIVERSITY = ("encoder", "code", "none")
 PRECISIONS = ("float32", "bf16-seeds")
+SUBSPACE = ("off", "on", "auto")
 
 
 @dataclass
@@ -47,6 +48,11 @@ class SamplerConfig:
     ``precision``: ``float32``, or ``bf16-seeds``: the seed phase's gradient steps run G, f
     and E under bf16 autocast (only in iterations whose gradient rows are all seed steps),
     while every band check that decides a seed or a sample reads a float32 forward pass.
+
+    ``subspace`` (``ess`` only): ``off`` (elliptical slice sampling), ``on`` (the
+    subspace-split kernel of :mod:`pipeline.sampler.subspace` for every exploring chain) or
+    ``auto`` (it where no independence proposals are made, q-hat < 1%);
+    ``subspace_rank`` gradients of the burn-in span its basis.
     """
 
     k: int = 10
@@ -85,10 +91,12 @@ class SamplerConfig:
     budget: float = 100.0
     independence: bool = True
     precision: str = "float32"
+    subspace: str = "off"
+    subspace_rank: int = 4
 
     def __post_init__(self) -> None:
         for name, allowed in (("method", METHODS), ("diversity", DIVERSITY),
-                              ("precision", PRECISIONS)):
+                              ("precision", PRECISIONS), ("subspace", SUBSPACE)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if not isinstance(self.k, int) or self.k < 1:
@@ -113,6 +121,7 @@ class SamplerConfig:
             "prior_tries",
             "projections",
             "budget",
+            "subspace_rank",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")

@@ -31,6 +31,7 @@ from pipeline.sampler.explore import ExplorePhase
 from pipeline.sampler.job import JobState, Phase
 from pipeline.sampler.sampleset import SampleSet
 from pipeline.sampler.seeds import SeedPhase
+from pipeline.sampler.subspace import SubspacePhase
 from pipeline.sampler.verify import finalize
 
 ProgressCallback = Callable[[int, int], None]  # (samples done, samples wanted)
@@ -39,7 +40,7 @@ ProgressCallback = Callable[[int, int], None]  # (samples done, samples wanted)
 def _first_phase(job: JobState) -> Phase:
     cfg = job.config
     if cfg.method == "ess":
-        return ExplorePhase(job)
+        return SubspacePhase(job) if cfg.subspace != "off" else ExplorePhase(job)
     if cfg.method == "fast":
         if job.problem.n < cfg.k:
             raise ConfigError(

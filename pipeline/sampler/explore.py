@@ -184,8 +184,9 @@ class ExplorePhase:
             self.tries[restart] = job.config.prior_tries
 
     def _exploring(self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor) -> None:
-        """Accepted proposals complete a transition; a missed independence proposal uses up
-        one try (the last starts the slice kernel); a rejected slice proposal shrinks."""
+        """Accepted proposals complete a transition (a kernel in several stages says which
+        did); a missed independence proposal uses up one try (the last starts the slice
+        kernel); a rejected slice proposal shrinks."""
         self.job.counts["tried"] += int(rows.sum())
         drawing = rows & (self.indep_left > 0)
         self.kernel.reject((rows & ~drawing & ~ok).nonzero().flatten())
@@ -194,8 +195,8 @@ class ExplorePhase:
         missed = drawing & ~ok
         self.indep_left[missed] -= 1
         self._slice(missed & (self.indep_left == 0))
-        accepted = rows & ok
         exact = drawing & ok
+        accepted = exact | self.kernel.accept((rows & ~drawing & ok).nonzero().flatten(), view)
         for i in accepted.nonzero().flatten().tolist():
             self._transition(i, view, bool(exact[i]))
         self.state[accepted] = self.codes[accepted]
@@ -229,11 +230,16 @@ class ExplorePhase:
         self.mode[idx] = EXPLORING
         self.state[idx] = self.codes[idx]
         for i in idx.tolist():
-            self.since[i], self.burn[i] = 0, 0 if exact else self.job.config.burn_in
+            self.since[i], self.burn[i] = 0, self._burn_in(exact)
             if exact:
                 self._record(i, view)
                 self._keep(i, view, "prior")
         self._next_transition(rows)
+
+    def _burn_in(self, exact: bool) -> int:
+        """Transitions neither kept nor traced after a chain starts exploring: none after
+        an exact prior draw, ``burn_in`` after a seed."""
+        return 0 if exact else self.job.config.burn_in
 
     def _series(self, i: int, view: Evaluation) -> torch.Tensor:
         """What the diagnostics watch: the activations and fixed projections of E."""

@@ -7,7 +7,9 @@ G the identity, and
   standard deviations: the exact law is w.z ~ N(0, 1) truncated to the band and the
   orthogonal part N(0, I), so the KS distance of the samples' w.z to that truncated
   normal is exact, while rejection from the prior is impossible (q = 3e-7 .. 3e-89);
-- a curved unit f(z) = w.z + 0.1 (v.z)^2 (v a unit vector orthogonal to w), same bands.
+- a mildly curved unit f(z) = w.z + 0.02 (v.z)^2 (v a unit vector orthogonal to w), same
+  bands (unimodal there: c < 1 / (2 b); at c = 0.1 the bands from 10 up are two modes,
+  v.z near +-sqrt(10 (b - 5)), which no kernel here crosses).
 
 Each band is sampled with ``subspace="off"`` (today's kernel: elliptical slice sampling) and
 ``"on"`` (:mod:`pipeline.sampler.subspace`), K = 10 chains, at the same budget. Columns: the
@@ -19,21 +21,32 @@ per effective sample, the KS distance of w.z to the exact law (linear unit) and 
 standard deviation of the samples' part orthogonal to w and v (exact: 1). Counts, not
 seconds: the same on every machine for a seed.
 
-``python -m bench.tail [--dim 500] [--n 200] [--budget 400]``.
+``--imagenet``: instead, real thin bands: the overnight preset (``imagenet``: 49,920-d
+Fourier code, prior N(0, 0.01^2 I), MobileNetV2 logits at 128 px), the goldfish logit in
+bands 5-10 and 20-25, ``--n`` samples (20), K = 10, at the default budget or ``--budget``,
+both kernels; with the subspace kernel also the cosine between each kept sample's
+gradient (in z) and its chain's frozen basis U (mean and smallest; 1: U holds the
+gradient), a measurement only (its backward passes are not counted).
+
+``python -m bench.tail [--dim 500] [--n 200] [--budget 400] [--imagenet]``.
 """
 
 from __future__ import annotations
 
 import argparse
+from unittest import mock
 
 import torch
 from torch import nn
 
 from bench.common import markdown_table
+from pipeline import zoo
 from pipeline.models.priors import Prior
 from pipeline.sampler import Problem, SamplerConfig, SampleSet, sample_problems
+from pipeline.sampler.subspace import SubspacePhase
 
 TAILS = (5.0, 10.0, 20.0)
+CURVATURE = 0.02  # f = w.z + c (v.z)^2 is unimodal on the band [b, b + 1] for c < 1 / (2 b)
 KERNELS = ("off", "on")
 
 
@@ -66,18 +79,24 @@ def truncated_ks(values: torch.Tensor, lo: float, hi: float) -> float:
     return float(torch.maximum(i / m - cdf, cdf - (i - 1) / m).max())
 
 
-def _row(unit: str, b: float, kernel: str, res: SampleSet, w: torch.Tensor,
-         v: torch.Tensor, linear: bool) -> dict:
+def _row(band: str, kernel: str, res: SampleSet) -> dict:
     st = res.stats
     spent = st["evals_forward"] + 2 * st["evals_backward"]
-    codes = res.codes.flatten(1)
-    rest = codes - (codes @ w)[:, None] * w - (codes @ v)[:, None] * v
     return {
-        "band": f"{unit} [{b:g}, {b + 1:g}]", "kernel": kernel, "status": res.status,
+        "band": band, "kernel": kernel, "status": res.status,
         "returned": len(res), "equiv": st["evals_per_sample"],
         "per_transition": st["tried"] / max(st["transitions"], 1),
         "iat": st["iat_transitions"], "thin": st["thin"], "ess": st["ess"], "rhat": st["rhat"],
         "per_effective": spent / st["ess"] if st["ess"] else None,
+    }
+
+
+def _exactness(res: SampleSet, b: float, w: torch.Tensor, v: torch.Tensor,
+               linear: bool) -> dict:
+    """KS of w.z to the exact law (linear unit) and the spread of the rest."""
+    codes = res.codes.flatten(1)
+    rest = codes - (codes @ w)[:, None] * w - (codes @ v)[:, None] * v
+    return {
         "ks": truncated_ks(codes @ w, b, b + 1) if linear and len(res) else None,
         "rest_std": float(rest.std()) if len(res) > 1 else None,
     }
@@ -86,7 +105,7 @@ def _row(unit: str, b: float, kernel: str, res: SampleSet, w: torch.Tensor,
 def run(dim: int = 500, n: int = 200, budget: float = 400.0, k: int = 10) -> list[dict]:
     """One row per unit, band and kernel."""
     w, v = directions(dim)
-    units = {"linear": lambda x: x @ w, "curved": lambda x: x @ w + 0.1 * (x @ v) ** 2}
+    units = {"linear": lambda x: x @ w, "curved": lambda x: x @ w + CURVATURE * (x @ v) ** 2}
     rows = []
     for unit, f in units.items():
         for b in TAILS:
@@ -94,7 +113,47 @@ def run(dim: int = 500, n: int = 200, budget: float = 400.0, k: int = 10) -> lis
                 config = SamplerConfig(k=k, subspace=kernel, budget=budget)
                 res = sample_problems(Identity(dim), None, [Problem([(f, b, b + 1)], n=n)],
                                       config)[0]
-                rows.append(_row(unit, b, kernel, res, w, v, unit == "linear"))
+                rows.append({**_row(f"{unit} [{b:g}, {b + 1:g}]", kernel, res),
+                             **_exactness(res, b, w, v, unit == "linear")})
+    return rows
+
+
+IMAGENET_BANDS = ((5.0, 10.0), (20.0, 25.0))
+GOLDFISH = 1
+
+
+def basis_cosines(f, generator: nn.Module, res: SampleSet, bases: torch.Tensor) -> torch.Tensor:
+    """Per kept sample, |U^T g| / |g| with g the gradient of ``f`` in z at the sample and U
+    the frozen basis of the chain that kept it (the prior is N(0, s^2 I): z = c / s)."""
+    codes = res.codes.flatten(1).clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(generator(codes)).sum(), codes)
+    along = torch.einsum("mdr,md->mr", bases[res.chain], grad)
+    return along.norm(dim=1) / grad.norm(dim=1)
+
+
+def imagenet_rows(n: int = 20, budget: float = 100.0) -> list[dict]:
+    """The goldfish logit's thin bands on the overnight preset, both kernels."""
+    preset = zoo.load("imagenet", size=128)
+    f, G = preset.neuron(GOLDFISH), preset.generator
+    rows = []
+    for lo, hi in IMAGENET_BANDS:
+        for kernel in KERNELS:
+            kernels: list = []
+            report = SubspacePhase._report
+
+            def keep_kernel(phase, report=report, kernels=kernels):
+                kernels.append(phase.kernel)
+                report(phase)
+
+            with mock.patch.object(SubspacePhase, "_report", keep_kernel):
+                res = sample_problems(G, preset.encoder(), [Problem([(f, lo, hi)], n=n)],
+                                      SamplerConfig(k=10, subspace=kernel, budget=budget))[0]
+            row = {**_row(f"goldfish [{lo:g}, {hi:g}]", kernel, res),
+                   "cos_mean": None, "cos_min": None}
+            if kernels and len(res):
+                cos = basis_cosines(f, G, res, kernels[0].bases)
+                row["cos_mean"], row["cos_min"] = float(cos.mean()), float(cos.min())
+            rows.append(row)
     return rows
 
 
@@ -104,6 +163,8 @@ COLUMNS = (("band", "band", None), ("subspace", "kernel", None), ("status", "sta
            ("thin", "thin", None), ("ESS", "ess", ".0f"), ("R-hat", "rhat", ".3f"),
            ("evals / effective sample", "per_effective", ".1f"), ("KS of w.z", "ks", ".3f"),
            ("std of the rest", "rest_std", ".3f"))
+IMAGENET_COLUMNS = COLUMNS[:-2] + (("cos(U, g) mean", "cos_mean", ".3f"),
+                                   ("cos(U, g) min", "cos_min", ".3f"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,8 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--budget", type=float, default=400.0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--imagenet", action="store_true", help="the goldfish logit's thin bands")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.imagenet:
+        print(markdown_table(imagenet_rows(args.n, args.budget), IMAGENET_COLUMNS))
+        return
     print(markdown_table(run(args.dim, args.n, args.budget), COLUMNS))
 
 

@@ -84,11 +84,14 @@ class SliceKernel:
         done[rows] = True
         return done
 
+    def normal_proposals(self) -> torch.Tensor:
+        """The proposals in normal coordinates: center + z cos t + nu sin t."""
+        t = self.t[:, None]
+        return self.center + self.current * torch.cos(t) + self.nu * torch.sin(t)
+
     def proposals(self) -> torch.Tensor:
         """The codes to evaluate: T(center + z cos t + nu sin t) for every chain."""
-        t = self.t[:, None]
-        moved = self.current * torch.cos(t) + self.nu * torch.sin(t)
-        return self.prior.from_normal(self.center + moved)
+        return self.prior.from_normal(self.normal_proposals())
 
 
 def project(x: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,7 @@ FULL_EVERY = 5
 GRAD_EVERY = 2
 STEP_OUT = 8
 INITIAL_WIDTH = 1.0
+COLLAPSED = 1e-9
 GRAD, SPLIT, LINE, FULL = "grad", "split", "line", "full"
 
 
@@ -83,7 +84,9 @@ class LineSlice:
             self.stage += 1
         while True:
             self.s = self.left + (self.right - self.left) * self._uniform()
-            if self._inside(self.s):
+            if self.right - self.left < COLLAPSED:  # only the current point is left
+                self.s = 0.0
+            if self._inside(self.s) or self.s == 0.0:
                 return
             self._shrink()
 
@@ -134,6 +137,7 @@ class SubspaceKernel:
         self.stage: list[str] = [FULL] * chains
         self.line: list[LineSlice | None] = [None] * chains
         self.state = torch.zeros(chains, dim, device=device)
+        self.proposed = torch.zeros(chains, dim, device=device)
         self.split = [True] * chains
 
     def grad_rows(self) -> torch.Tensor:
@@ -196,9 +200,7 @@ class SubspaceKernel:
             self._begin(i)
             return False
         if stage == SPLIT:
-            t = self.ellipse.t[i]
-            self.state[i] = self.ellipse.center[i] + self.ellipse.current[i] * torch.cos(t) \
-                + self.ellipse.nu[i] * torch.sin(t)
+            self.state[i] = self.proposed[i]
             self._start_line(i)
             return False
         if stage == LINE:
@@ -225,16 +227,14 @@ class SubspaceKernel:
         self.bases[i] = orthonormal(torch.stack(self.grads[i][-self.rank :], dim=1), self.rank)
 
     def proposals(self, codes: torch.Tensor) -> torch.Tensor:
-        """The codes to evaluate next, from ``codes`` (the chains' current ones)."""
-        out = torch.where(torch.tensor([s in (SPLIT, FULL) for s in self.stage],
-                                       device=self.device)[:, None],
-                          self.ellipse.proposals(), codes)
+        """The codes to evaluate next; a gradient row re-evaluates its current ``codes``."""
+        ellipse = torch.tensor([s in (SPLIT, FULL) for s in self.stage], device=self.device)
+        z = torch.where(ellipse[:, None], self.ellipse.normal_proposals(), self.state)
         for i, stage in enumerate(self.stage):
-            if stage == GRAD:
-                out[i] = self.prior.from_normal(self.state[i])
-            elif stage == LINE:
-                out[i] = self.prior.from_normal(self.line[i].point())
-        return out
+            if stage == LINE:
+                z[i] = self.line[i].point()
+        self.proposed = z
+        return torch.where(self.grad_rows()[:, None], codes, self.prior.from_normal(z))
 
 
 def orthonormal(vectors: torch.Tensor, rank: int) -> torch.Tensor:

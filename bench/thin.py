@@ -4,20 +4,22 @@ A band holding a few percent of G's prior or less is where the default spends mo
 11). On the logistic unit of ``bench.coverage`` (64-d sigmoid pixels, N(0, I) codes), for
 bands between 1% and 3% of the prior, the default (independence proposals where q-hat >=
 1%, kept at once) against ``independence=False`` (elliptical slice sampling alone, what
-the default did below 5% before). Columns: the job's status and samples returned, forward-
-equivalent evaluations per sample (a backward counts as two; seeds included), the
-independence tries per transition r, evaluations per slice or independence proposal
-made while exploring (``tried``) per traced transition (a seed's burn-in transitions are
-not traced, so their evaluations fall on the others), thin (the IAT of the
-transitions, rounded up), ESS and split-R-hat of the kept samples, and evaluations per
-effective sample (all evaluations / ESS). Counts, not seconds: they are the same on
-every machine for a seed.
+the default did below 5% before) and against the subspace-split kernel alone
+(``independence=False, subspace="on"``, :mod:`pipeline.sampler.subspace`). Columns: the
+job's status and samples returned, forward-equivalent evaluations per sample (a backward
+counts as two; seeds included), the independence tries per transition r, evaluations per
+slice or independence proposal made while exploring (``tried``) per traced transition (a
+seed's burn-in transitions are not traced, so their evaluations fall on the others), thin
+(the IAT of the transitions, rounded up), ESS and split-R-hat of the kept samples, and
+evaluations per effective sample (all evaluations / ESS). Counts, not seconds: they are
+the same on every machine for a seed.
 
 ``--demo``: instead, the demo's upper relative bands (faces preset, 'sunglasses', 'ski
 mask', 'wig', [0.75, 1.0] of each neuron's range over 256 random codes, n = 20, K = 10,
-8-bit, seed 0) at the default budget, or ``--budget``.
+8-bit, seed 0) at the default budget, or ``--budget``, with ``--subspace`` (off, on,
+auto) as the sampler's ``subspace`` setting.
 
-``python -m bench.thin [--n 200] [--demo [--budget B]]``.
+``python -m bench.thin [--n 200] [--demo [--budget B] [--subspace on]]``.
 """
 
 from __future__ import annotations
@@ -33,13 +35,15 @@ from pipeline.runner.ranges import observed_ranges
 from pipeline.sampler import Problem, SamplerConfig, SampleSet, sample_problems
 
 BANDS = ((0.96, 0.99), (0.98, 0.995))
-METHODS = {"default": {}, "slice only (independence=False)": {"independence": False}}
+METHODS = {"default": {}, "slice only (independence=False)": {"independence": False},
+           "subspace only (independence=False, subspace=on)":
+               {"independence": False, "subspace": "on"}}
 
 
 DEMO_UNITS = ("sunglasses", "ski mask", "wig")
 
 
-def demo_rows(budget: float = 100.0) -> list[dict]:
+def demo_rows(budget: float = 100.0, subspace: str = "off") -> list[dict]:
     """The demo's upper relative bands, one row each (as ``conf/demo.yaml`` runs them)."""
     preset = zoo.load("faces")
     fs = [preset.neuron(unit) for unit in DEMO_UNITS]
@@ -47,10 +51,11 @@ def demo_rows(budget: float = 100.0) -> list[dict]:
     rows = []
     for unit, f, (low, high) in zip(DEMO_UNITS, fs, ranges.tolist(), strict=True):
         band = (low + 0.75 * (high - low), high)
-        config = SamplerConfig(k=10, quantize=True, budget=budget)
+        config = SamplerConfig(k=10, quantize=True, budget=budget, subspace=subspace)
         res = sample_problems(preset.generator, preset.encoder(),
                               [Problem([(f, *band)], n=20, seed=0)], config)[0]
-        rows.append(_row(f"'{unit}' [{band[0]:.2f}, {band[1]:.2f}]", f"budget {budget:g}", res))
+        rows.append(_row(f"'{unit}' [{band[0]:.2f}, {band[1]:.2f}]",
+                         f"budget {budget:g}, subspace={subspace}", res))
     return rows
 
 
@@ -103,9 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--demo", action="store_true", help="the demo's upper relative bands")
     ap.add_argument("--budget", type=float, default=100.0)
+    ap.add_argument("--subspace", default="off", choices=("off", "on", "auto"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(table(demo_rows(args.budget) if args.demo else run(args.n)))
+    print(table(demo_rows(args.budget, args.subspace) if args.demo else run(args.n)))
 
 
 if __name__ == "__main__":

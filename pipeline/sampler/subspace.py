@@ -287,3 +287,11 @@ class SubspacePhase(ExplorePhase):
         drawing = exploring & (self.indep_left > 0)
         if bool(drawing.any()):
             self.codes[drawing] = self.job.prior_draws(int(drawing.sum()))
+
+    def _report(self) -> None:
+        """The explore diagnostics, plus the bases' mean rank and the lines' mean width."""
+        super()._report()
+        kernel = self.kernel
+        ranks = (kernel.bases.abs().sum(dim=1) > 0).sum(dim=1).float()
+        self.job.diagnostics["subspace_rank"] = float(ranks.mean())
+        self.job.diagnostics["subspace_width"] = sum(kernel.width) / len(kernel.width)

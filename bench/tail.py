@@ -23,10 +23,11 @@ seconds: the same on every machine for a seed.
 
 ``--imagenet``: instead, real thin bands: the overnight preset (``imagenet``: 49,920-d
 Fourier code, prior N(0, 0.01^2 I), MobileNetV2 logits at 128 px), the goldfish logit in
-bands 5-10 and 20-25, ``--n`` samples (20), K = 10, at the default budget or ``--budget``,
-both kernels; with the subspace kernel also the cosine between each kept sample's
-gradient (in z) and its chain's frozen basis U (mean and smallest; 1: U holds the
-gradient), a measurement only (its backward passes are not counted).
+bands 5-10 and 20-25, ``--n`` samples (20), K = 10, at ``--budget`` (400), both kernels;
+the norms |z| of the kept samples' normal coordinates (smallest and largest; a draw of the
+prior has |z| ~ sqrt(49,920) = 223) and, with the subspace kernel, the cosine between
+each kept sample's gradient (in z) and its chain's frozen basis U (mean and smallest; 1:
+U holds the gradient), a measurement only (its backward passes are not counted).
 
 ``python -m bench.tail [--dim 500] [--n 200] [--budget 400] [--imagenet]``.
 """
@@ -148,7 +149,9 @@ def imagenet_rows(n: int = 20, budget: float = 100.0) -> list[dict]:
             with mock.patch.object(SubspacePhase, "_report", keep_kernel):
                 res = sample_problems(G, preset.encoder(), [Problem([(f, lo, hi)], n=n)],
                                       SamplerConfig(k=10, subspace=kernel, budget=budget))[0]
+            norms = (res.codes.flatten(1) / G.prior.scale).norm(dim=1)
             row = {**_row(f"goldfish [{lo:g}, {hi:g}]", kernel, res),
+                   "norms": f"{float(norms.min()):.0f}-{float(norms.max()):.0f}",
                    "cos_mean": None, "cos_min": None}
             if kernels and len(res):
                 cos = basis_cosines(f, G, res, kernels[0].bases)
@@ -163,7 +166,8 @@ COLUMNS = (("band", "band", None), ("subspace", "kernel", None), ("status", "sta
            ("thin", "thin", None), ("ESS", "ess", ".0f"), ("R-hat", "rhat", ".3f"),
            ("evals / effective sample", "per_effective", ".1f"), ("KS of w.z", "ks", ".3f"),
            ("std of the rest", "rest_std", ".3f"))
-IMAGENET_COLUMNS = COLUMNS[:-2] + (("cos(U, g) mean", "cos_mean", ".3f"),
+IMAGENET_COLUMNS = COLUMNS[:-2] + (("|z| of samples", "norms", None),
+                                   ("cos(U, g) mean", "cos_mean", ".3f"),
                                    ("cos(U, g) min", "cos_min", ".3f"))
 
 

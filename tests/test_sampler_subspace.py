@@ -9,7 +9,8 @@ from torch import nn
 from bench.tail import Identity, directions, truncated_ks
 from pipeline.errors import ConfigError
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
-from pipeline.sampler.subspace import SubspacePhase, orthonormal
+from pipeline.sampler.explore import ExplorePhase
+from pipeline.sampler.subspace import SubspaceKernel, SubspacePhase, orthonormal
 
 DIM = 200
 
@@ -110,3 +111,33 @@ def test_orthonormal_drops_dependent_columns():
 def test_unknown_subspace_mode_is_a_config_error():
     with pytest.raises(ConfigError, match="subspace"):
         SamplerConfig(subspace="yes")
+
+
+def test_auto_splits_only_where_no_independence_proposals_are_made(monkeypatch):
+    """auto: the line sampler runs where r = 0 (q-hat < 1%), and never where independence
+    proposals are made (forced here: one per transition on the same far-tail band), while
+    "on" splits there too."""
+    G, _, f = _linear()
+    lines: list[int] = []
+    start = SubspaceKernel._start_line
+
+    def spy(self, i):
+        lines.append(i)
+        start(self, i)
+
+    monkeypatch.setattr(SubspaceKernel, "_start_line", spy)
+    problem = Problem([(f, 8.0, 9.0)], n=10, seed=0)
+    sample_problems(G, None, [problem], SamplerConfig(k=4, subspace="auto", budget=400))
+    assert lines
+
+    def one_try(self):
+        self.indep = 1
+        return 1
+
+    monkeypatch.setattr(ExplorePhase, "_independence_tries", one_try)
+    counts = {}
+    for mode in ("auto", "on"):
+        lines.clear()
+        sample_problems(G, None, [problem], SamplerConfig(k=4, subspace=mode, budget=100))
+        counts[mode] = len(lines)
+    assert counts["auto"] == 0 < counts["on"]

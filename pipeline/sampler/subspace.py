@@ -138,6 +138,7 @@ class SubspaceKernel:
         self.line: list[LineSlice | None] = [None] * chains
         self.state = torch.zeros(chains, dim, device=device)
         self.proposed = torch.zeros(chains, dim, device=device)
+        self.codes = torch.zeros(chains, dim, device=device)
         self.split = [True] * chains
 
     def grad_rows(self) -> torch.Tensor:
@@ -155,6 +156,7 @@ class SubspaceKernel:
         """Begin a transition of ``rows`` (indices) from ``codes``; ``adapting`` (per row)
         marks burn-in transitions; ``split``: the split transition is allowed (else full)."""
         z = self.prior.to_normal(codes)
+        self.codes[rows] = codes
         for j, i in enumerate(rows.tolist()):
             self.state[i], self.split[i] = z[j], split
             self.count[i] += 1
@@ -226,15 +228,15 @@ class SubspaceKernel:
         self.grads[i].append(grad_code * jac)
         self.bases[i] = orthonormal(torch.stack(self.grads[i][-self.rank :], dim=1), self.rank)
 
-    def proposals(self, codes: torch.Tensor) -> torch.Tensor:
-        """The codes to evaluate next; a gradient row re-evaluates its current ``codes``."""
+    def proposals(self) -> torch.Tensor:
+        """The codes to evaluate next; a gradient row re-evaluates its state's codes."""
         ellipse = torch.tensor([s in (SPLIT, FULL) for s in self.stage], device=self.device)
         z = torch.where(ellipse[:, None], self.ellipse.normal_proposals(), self.state)
         for i, stage in enumerate(self.stage):
             if stage == LINE:
                 z[i] = self.line[i].point()
         self.proposed = z
-        return torch.where(self.grad_rows()[:, None], codes, self.prior.from_normal(z))
+        return torch.where(self.grad_rows()[:, None], self.codes, self.prior.from_normal(z))
 
 
 def orthonormal(vectors: torch.Tensor, rank: int) -> torch.Tensor:
@@ -279,14 +281,6 @@ class SubspacePhase(ExplorePhase):
         adapting = torch.tensor([self.burn[i] > 0 for i in idx.tolist()])
         split = self.job.config.subspace == "on" or not self.indep
         self.kernel.start(idx, self.state[idx], adapting, split)
-
-    def _propose(self) -> None:
-        exploring = self.mode == EXPLORING
-        self.codes = torch.where(exploring[:, None], self.kernel.proposals(self.codes),
-                                 self.codes)
-        drawing = exploring & (self.indep_left > 0)
-        if bool(drawing.any()):
-            self.codes[drawing] = self.job.prior_draws(int(drawing.sum()))
 
     def _report(self) -> None:
         """The explore diagnostics, plus the bases' mean rank and the lines' mean width."""

@@ -38,12 +38,15 @@ from pipeline.models.priors import Prior
 from pipeline.sampler.job import Evaluation
 
 IDLE, MID, GRAD, END = 0, 1, 2, 3
+TARGET_OUT = 0.3  # the share of midpoints out of band that burn-in steers the step to
 JITTER = 0.2  # h and the total time are drawn from their value times U(1 - J, 1 + J)
 MAX_STEPS = 200
 
 
 class BounceKernel:
     """Per-chain trajectories of reflective elliptical HMC for ``chains`` chains of ``dim``."""
+
+    adaptive = True  # every chain runs a burn-in (its step adapts), even from a prior draw
 
     def __init__(
         self,
@@ -60,9 +63,8 @@ class BounceKernel:
         self.v = torch.zeros(chains, dim, device=device)
         self.stage = torch.full((chains,), IDLE, dtype=torch.long, device=device)
         self.sign: torch.Tensor | None = None
-        self.scale = float(step)
         self.h = torch.full((chains,), float(step), device=device)  # per chain, adapted
-        self.depth = torch.ones(chains, device=device)  # |z.u| at the last reflection
+        self.out = torch.zeros(chains, 2, device=device)  # this transition: midpoints, out
         self.step = torch.zeros(chains, device=device)  # this transition's jittered h
         self.left = torch.zeros(chains, dtype=torch.long, device=device)  # midpoints to go
         self.counts = {"midpoints": 0, "reflections": 0}
@@ -90,6 +92,7 @@ class BounceKernel:
         self.step[rows], self.left[rows] = h.to(self.device), steps.to(self.device)
         self.z[rows], self.v[rows] = _rotate(z.to(self.device), v.to(self.device), h / 2)
         self.stage[rows] = MID
+        self.out[rows] = 0.0
 
     def proposals(self) -> torch.Tensor:
         """The codes to evaluate: T(z) at every chain's current point of its trajectory."""
@@ -125,17 +128,26 @@ class BounceKernel:
         ended = stage == END
         self.stage[ended] = IDLE
         self.counts["midpoints"] += int((stage == MID).sum())
+        self.out[:, 0] += (stage == MID).float()
+        self.out[:, 1] += out.float()
         return ended, ended & ok
 
     def adapt(self, ended: torch.Tensor, moved: torch.Tensor, burning: torch.Tensor) -> None:
-        """Chains in burn-in set their step to ``step / max(1, depth)``, depth = |z.u| at
-        their last reflection: how many prior standard deviations the band's edge lies from
-        the origin along its normal. A shell above such an edge is ~1/depth thick, and a
-        step longer than that maps a bouncing chain back onto itself (Refl undoes the
-        rotation: the chain stops moving across the shell). Frozen after burn-in, so the
-        kept transitions see a fixed kernel."""
+        """Chains in burn-in steer their step so that a share :data:`TARGET_OUT` of their
+        midpoints falls out of band: h * 2^((target - share) / 0.15) after an accepted
+        transition, h / sqrt(2) after a rejected one (an endpoint out of band says the step
+        overshoots the band's curvature).
+        A step longer than the in-band arc between two bounces maps a bouncing chain back
+        onto itself (Refl undoes the rotation: half the midpoints are out and the chain
+        stops moving across the shell); a much shorter one wastes evaluations. On a linear
+        band [b, b + 1] the share is 1/3 at h ~ 1/b, where the evaluations per effective
+        sample are lowest (``bench/bounce.py``). Frozen after burn-in, so the kept
+        transitions see a fixed kernel."""
         rows = ended & burning
-        self.h[rows] = self.scale / self.depth[rows].clamp_min(1.0)
+        share = self.out[rows, 1] / self.out[rows, 0].clamp_min(1.0)
+        step = self.h[rows] * torch.pow(2.0, (TARGET_OUT - share) / 0.15)
+        step = torch.where(moved[rows], step, self.h[rows] / math.sqrt(2))
+        self.h[rows] = step.clamp(max=self.time)
 
     def _mark(self, out: torch.Tensor, view: Evaluation, lo: torch.Tensor,
               hi: torch.Tensor) -> None:
@@ -159,8 +171,6 @@ class BounceKernel:
         u = torch.where(usable, g / norm.clamp_min(1e-30), torch.zeros_like(g))
         v = self.v[rows]
         self.v[rows] = v - 2 * (v * u).sum(dim=1, keepdim=True) * u
-        depth = (self.z[rows] * u).sum(dim=1).abs()
-        self.depth[rows] = torch.where(usable[:, 0], depth, self.depth[rows])
         self.counts["reflections"] += int(usable.sum())
 
     def _advance(self, rows: torch.Tensor) -> None:

@@ -238,7 +238,8 @@ class ExplorePhase:
         self.mode[idx] = EXPLORING
         self.state[idx] = self.codes[idx]
         for i in idx.tolist():
-            self.since[i], self.burn[i] = 0, 0 if exact else self.job.config.burn_in
+            burn = not exact or self.kernel.adaptive
+            self.since[i], self.burn[i] = 0, self.job.config.burn_in if burn else 0
             self._arrive(i, view)
             if exact:
                 self._record(i)

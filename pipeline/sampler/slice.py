@@ -28,6 +28,8 @@ COLLAPSED = 1e-9
 class SliceKernel:
     """Per-chain ellipses, brackets and proposals for ``chains`` chains of dimension ``dim``."""
 
+    adaptive = False  # no step size: a chain from an exact prior draw needs no burn-in
+
     def __init__(
         self, prior: Prior, chains: int, dim: int, rng: torch.Generator, device: torch.device
     ) -> None:

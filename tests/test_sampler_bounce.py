@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from bench.bounce import linear_unit, sample, truncated_ks
+from pipeline.errors import ConfigError
 from pipeline.models.priors import Prior
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sampler.bounce import IDLE, BounceKernel
@@ -107,3 +109,10 @@ def test_evaluations_are_counted() -> None:
     assert st["evals_backward"] >= st["reflections"] > 0
     spent = st["evals_forward"] + 2 * st["evals_backward"]
     assert st["evals_per_sample"] == spent / len(res)
+
+
+def test_unknown_kernel_is_refused() -> None:
+    with pytest.raises(ConfigError, match="kernel must be one of"):
+        SamplerConfig(kernel="hmc")
+    with pytest.raises(ConfigError, match="bounce_step must be positive"):
+        SamplerConfig(kernel="bounce", bounce_step=0.0)

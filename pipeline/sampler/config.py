@@ -31,7 +31,11 @@ class SamplerConfig:
     ``projections`` random
     projections of E watched by the diagnostics, ``budget`` forward-equivalent evaluations
     of G per requested sample (a backward counts as two; seeds included): a job that spends
-    it returns what it has, with status ``partial``.
+    it returns what it has, with status ``partial``. ``kernel``: the exploring chains'
+    transition after the independence proposals: ``slice`` (elliptical slice sampling,
+    forward only) or ``bounce`` (reflective elliptical HMC, :mod:`pipeline.sampler.bounce`:
+    a backward at each midpoint out of band; initial step ``bounce_step``, adapted in
+    burn-in; total time ``bounce_time`` per transition).
 
     Seed phase (augmented Lagrangian): ``lr`` (Adam step on codes), ``steps_per_outer``
     gradient steps per outer iteration, ``mu0`` and ``mu_growth`` for the penalty

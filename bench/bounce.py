@@ -13,7 +13,12 @@ R-hat of the kept samples, evaluations per effective sample (all evaluations / E
 KS distance of the kept w.z against the analytic truncated normal and the mean variance
 of the orthogonal coordinates (exact: 1). Counts, not seconds.
 
-``python -m bench.bounce [--d 500] [--n 100] [--budget 1000]``.
+``--imagenet``: instead, the overnight preset (``imagenet``: 49,920-d Fourier code, prior
+N(0, 0.01^2 I), MobileNetV2 at 128 px, E = features.18, 8-bit), goldfish (unit 1), logit
+bands 5-10 and 20-25, n = 20, K = 10, the default budget (100), both kernels; the same
+columns without the analytic ones.
+
+``python -m bench.bounce [--d 500] [--n 100] [--budget 1000] [--imagenet]``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import argparse
 import torch
 
 from bench.common import fmt
+from pipeline import zoo
 from pipeline.models.priors import Prior
 from pipeline.sampler import Problem, SamplerConfig, SampleSet, sample_problems
 
@@ -79,6 +85,30 @@ def row(d: int, b: float, kernel: str, n: int, budget: float) -> dict:
     }
 
 
+def imagenet_rows(bands: tuple[tuple[float, float], ...] = ((5.0, 10.0), (20.0, 25.0)),
+                  n: int = 20, unit: int = 1) -> list[dict]:
+    """The overnight preset's goldfish jobs, one row per band and kernel."""
+    preset = zoo.load("imagenet")
+    f, encoder = preset.neuron(unit), preset.encoder()
+    rows = []
+    for lo, hi in bands:
+        for kernel in KERNELS:
+            config = SamplerConfig(k=10, kernel=kernel, quantize=True)
+            res = sample_problems(preset.generator, encoder,
+                                  [Problem([(f, lo, hi)], n=n, seed=0)], config)[0]
+            st = res.stats
+            spent = st["evals_forward"] + 2 * st["evals_backward"]
+            rows.append({
+                "b": lo, "kernel": kernel, "status": res.status, "returned": len(res),
+                "equiv": st["evals_per_sample"],
+                "per_transition": spent / st["transitions"] if st["transitions"] else None,
+                "iat": st["iat_transitions"], "thin": st["thin"], "ess": st["ess"],
+                "rhat": st["rhat"], "per_effective": spent / st["ess"] if st["ess"] else None,
+                "ks": None, "orth_var": None,
+            })
+    return rows
+
+
 def run(d: int = 500, n: int = 100, budget: float = 1000.0,
         depths: tuple[float, ...] = DEPTHS) -> list[dict]:
     """One row per depth and kernel."""
@@ -109,9 +139,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--budget", type=float, default=1000.0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--imagenet", action="store_true", help="the overnight preset's goldfish")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(table(run(args.d, args.n, args.budget)))
+    print(table(imagenet_rows(n=args.n) if args.imagenet else run(args.d, args.n, args.budget)))
 
 
 if __name__ == "__main__":

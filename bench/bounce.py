@@ -27,7 +27,7 @@ import argparse
 
 import torch
 
-from bench.common import fmt
+from bench.common import markdown_table
 from pipeline import zoo
 from pipeline.models.priors import Prior
 from pipeline.sampler import Problem, SamplerConfig, SampleSet, sample_problems
@@ -123,15 +123,6 @@ COLUMNS = (("b", "b", ".0f"), ("kernel", "kernel", None), ("status", "status", N
            ("KS of w.z", "ks", ".3f"), ("var. orthogonal", "orth_var", ".2f"))
 
 
-def table(rows: list[dict]) -> str:
-    """Markdown table of the rows."""
-    lines = ["| " + " | ".join(c[0] for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for r in rows:
-        cells = [str(r[key]) if spec is None else fmt(r[key], spec) for _, key, spec in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Print the table."""
     ap = argparse.ArgumentParser(prog="python -m bench.bounce")
@@ -142,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--imagenet", action="store_true", help="the overnight preset's goldfish")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(table(imagenet_rows(n=args.n) if args.imagenet else run(args.d, args.n, args.budget)))
+    rows = imagenet_rows(n=args.n) if args.imagenet else run(args.d, args.n, args.budget)
+    print(markdown_table(rows, COLUMNS))
 
 
 if __name__ == "__main__":

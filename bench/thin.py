@@ -27,7 +27,7 @@ import argparse
 
 import torch
 
-from bench.common import fmt
+from bench.common import markdown_table
 from bench.coverage import logistic
 from pipeline import zoo
 from pipeline.runner.ranges import observed_ranges
@@ -96,12 +96,7 @@ COLUMNS = (("band", "band", None), ("method", "method", None), ("status", "statu
 
 def table(rows: list[dict]) -> str:
     """Markdown table of the rows."""
-    lines = ["| " + " | ".join(c[0] for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        cells = [str(row[key]) if spec is None else fmt(row[key], spec)
-                 for _, key, spec in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(rows, COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,10 +15,10 @@ of the orthogonal coordinates (exact: 1). Counts, not seconds.
 
 ``--imagenet``: instead, the overnight preset (``imagenet``: 49,920-d Fourier code, prior
 N(0, 0.01^2 I), MobileNetV2 at 128 px, E = features.18, 8-bit), goldfish (unit 1), logit
-bands 5-10 and 20-25, n = 20, K = 10, the default budget (100), both kernels; the same
-columns without the analytic ones.
+bands 5-10 and 20-25, n = 20, K = 10, budget 100 unless ``--budget``, both kernels; the
+same columns without the analytic ones.
 
-``python -m bench.bounce [--d 500] [--n 100] [--budget 1000] [--imagenet]``.
+``python -m bench.bounce [--d 500] [--n 100] [--budget B] [--imagenet]``.
 """
 
 from __future__ import annotations
@@ -86,14 +86,14 @@ def row(d: int, b: float, kernel: str, n: int, budget: float) -> dict:
 
 
 def imagenet_rows(bands: tuple[tuple[float, float], ...] = ((5.0, 10.0), (20.0, 25.0)),
-                  n: int = 20, unit: int = 1) -> list[dict]:
+                  n: int = 20, unit: int = 1, budget: float = 100.0) -> list[dict]:
     """The overnight preset's goldfish jobs, one row per band and kernel."""
     preset = zoo.load("imagenet")
     f, encoder = preset.neuron(unit), preset.encoder()
     rows = []
     for lo, hi in bands:
         for kernel in KERNELS:
-            config = SamplerConfig(k=10, kernel=kernel, quantize=True)
+            config = SamplerConfig(k=10, kernel=kernel, quantize=True, budget=budget)
             res = sample_problems(preset.generator, encoder,
                                   [Problem([(f, lo, hi)], n=n, seed=0)], config)[0]
             st = res.stats
@@ -128,12 +128,16 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.bounce")
     ap.add_argument("--d", type=int, default=500)
     ap.add_argument("--n", type=int, default=100)
-    ap.add_argument("--budget", type=float, default=1000.0)
+    ap.add_argument("--budget", type=float, default=None,
+                    help="per requested sample (default: 1000; 100 with --imagenet)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--imagenet", action="store_true", help="the overnight preset's goldfish")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = imagenet_rows(n=args.n) if args.imagenet else run(args.d, args.n, args.budget)
+    if args.imagenet:
+        rows = imagenet_rows(n=args.n, budget=args.budget or 100.0)
+    else:
+        rows = run(args.d, args.n, args.budget or 1000.0)
     print(markdown_table(rows, COLUMNS))
 
 

@@ -13,7 +13,9 @@ K independent chains, each in one of three modes, switched per chain as it goes:
 - ``EXPLORING``: each transition first makes up to r independence proposals from the
   prior (the first in band is the next state: an exact, independent draw), and if all r
   miss, one elliptical slice sampling transition (:mod:`pipeline.sampler.slice`); forward
-  passes only.
+  passes only. With ``kernel="bounce"`` the transition is reflective elliptical HMC instead
+  (:mod:`pipeline.sampler.bounce`: a backward at each midpoint out of band, a rejected
+  endpoint stays at the state; every chain then runs a burn-in, in which its step adapts).
   The r misses happen with probability (1 - q)^r whatever the current state (q: the bands'
   prior mass), so the kernel is a fixed mixture of an exact draw and the slice kernel and
   keeps the target. r = ceil(2 / q-hat), q-hat the share in band of all prior draws so far

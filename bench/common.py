@@ -88,7 +88,7 @@ def fmt(value: float | int | None, spec: str) -> str:
 
 
 def markdown_table(rows: list[dict], columns: tuple[tuple[str, str, str | None], ...]) -> str:
-    """Markdown table: ``columns`` are (header, row key, format spec or None for str)."""
+    """A markdown table of ``rows``; ``columns`` are (header, key, format spec or None)."""
     lines = ["| " + " | ".join(c[0] for c in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = [str(row[key]) if spec is None else fmt(row[key], spec)

@@ -4,7 +4,8 @@ A band holding a few percent of G's prior or less is where the default spends mo
 11). On the logistic unit of ``bench.coverage`` (64-d sigmoid pixels, N(0, I) codes), for
 bands between 1% and 3% of the prior, the default (independence proposals where q-hat >=
 1%, kept at once) against ``independence=False`` (elliptical slice sampling alone, what
-the default did below 5% before) and against the subspace-split kernel alone
+the default did below 5% before), ``kernel="bounce", independence=False`` (reflective
+elliptical HMC alone, :mod:`pipeline.sampler.bounce`) and the subspace-split kernel alone
 (``independence=False, subspace="on"``, :mod:`pipeline.sampler.subspace`). Columns: the
 job's status and samples returned, forward-equivalent evaluations per sample (a backward
 counts as two; seeds included), the independence tries per transition r, evaluations per
@@ -36,6 +37,8 @@ from pipeline.sampler import Problem, SamplerConfig, SampleSet, sample_problems
 
 BANDS = ((0.96, 0.99), (0.98, 0.995))
 METHODS = {"default": {}, "slice only (independence=False)": {"independence": False},
+           "bounce only (kernel=bounce, independence=False)": {"kernel": "bounce",
+                                                                "independence": False},
            "subspace only (independence=False, subspace=on)":
                {"independence": False, "subspace": "on"}}
 

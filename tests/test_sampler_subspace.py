@@ -57,9 +57,9 @@ def test_basis_is_frozen_before_any_slice_sample_is_kept(monkeypatch):
     seen: list = []
     keep = SubspacePhase._keep
 
-    def spy(self, i, view, label):
+    def spy(self, i, label):
         seen.append((self, i, label, self.kernel.bases[i].clone(), self.kernel.frozen[i]))
-        keep(self, i, view, label)
+        keep(self, i, label)
 
     monkeypatch.setattr(SubspacePhase, "_keep", spy)
     sample_problems(G, None, [Problem([(f, 6.0, 7.0)], n=40, seed=2)],
@@ -141,3 +141,8 @@ def test_auto_splits_only_where_no_independence_proposals_are_made(monkeypatch):
         sample_problems(G, None, [problem], SamplerConfig(k=4, subspace=mode, budget=100))
         counts[mode] = len(lines)
     assert counts["auto"] == 0 < counts["on"]
+
+
+def test_subspace_with_the_bounce_kernel_is_a_config_error():
+    with pytest.raises(ConfigError, match="kernel='slice'"):
+        SamplerConfig(subspace="on", kernel="bounce")

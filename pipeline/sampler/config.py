@@ -16,6 +16,7 @@ METHODS = ("ess", "fast", "joint", "multistart", "langevin")
 DIVERSITY = ("encoder", "code", "none")
 PRECISIONS = ("float32", "bf16-seeds")
 SUBSPACE = ("off", "on", "auto")
+KERNELS = ("slice", "bounce")
 
 
 @dataclass
@@ -31,7 +32,11 @@ class SamplerConfig:
     ``projections`` random
     projections of E watched by the diagnostics, ``budget`` forward-equivalent evaluations
     of G per requested sample (a backward counts as two; seeds included): a job that spends
-    it returns what it has, with status ``partial``.
+    it returns what it has, with status ``partial``. ``kernel``: the exploring chains'
+    transition after the independence proposals: ``slice`` (elliptical slice sampling,
+    forward only) or ``bounce`` (reflective elliptical HMC, :mod:`pipeline.sampler.bounce`:
+    a backward at each midpoint out of band; initial step ``bounce_step``, adapted in
+    burn-in; total time ``bounce_time`` per transition).
 
     Seed phase (augmented Lagrangian): ``lr`` (Adam step on codes), ``steps_per_outer``
     gradient steps per outer iteration, ``mu0`` and ``mu_growth`` for the penalty
@@ -49,9 +54,9 @@ class SamplerConfig:
     and E under bf16 autocast (only in iterations whose gradient rows are all seed steps),
     while every band check that decides a seed or a sample reads a float32 forward pass.
 
-    ``subspace`` (``ess`` only): ``off`` (elliptical slice sampling), ``on`` (the
-    subspace-split kernel of :mod:`pipeline.sampler.subspace` for every exploring chain) or
-    ``auto`` (it where no independence proposals are made, q-hat < 1%);
+    ``subspace`` (``ess`` with ``kernel="slice"``): ``off`` (elliptical slice sampling),
+    ``on`` (the subspace-split kernel of :mod:`pipeline.sampler.subspace` for every
+    exploring chain) or ``auto`` (it where no independence proposals are made, q-hat < 1%);
     ``subspace_rank`` gradients of the burn-in span its basis.
     """
 
@@ -91,14 +96,19 @@ class SamplerConfig:
     budget: float = 100.0
     independence: bool = True
     precision: str = "float32"
+    kernel: str = "slice"
+    bounce_step: float = 1.0
+    bounce_time: float = math.pi / 2
     subspace: str = "off"
     subspace_rank: int = 4
 
     def __post_init__(self) -> None:
         for name, allowed in (("method", METHODS), ("diversity", DIVERSITY),
-                              ("precision", PRECISIONS), ("subspace", SUBSPACE)):
+                              ("precision", PRECISIONS), ("kernel", KERNELS),
+                              ("subspace", SUBSPACE)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        self._check_subspace()
         if not isinstance(self.k, int) or self.k < 1:
             raise ConfigError(f"k (chains) must be a positive int, got {self.k!r}")
         for name in ("seed_shrink", "sample_shrink"):
@@ -122,9 +132,19 @@ class SamplerConfig:
             "projections",
             "budget",
             "subspace_rank",
+            "bounce_step",
+            "bounce_time",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def _check_subspace(self) -> None:
+        """The subspace-split kernel refines slice sampling: it excludes ``kernel="bounce"``."""
+        if self.subspace != "off" and self.kernel != "slice":
+            raise ConfigError(
+                f"subspace={self.subspace!r} refines kernel='slice', got kernel={self.kernel!r}; "
+                "set subspace='off' or kernel='slice'"
+            )
 
     @classmethod
     def paper(cls, **overrides: Any) -> SamplerConfig:

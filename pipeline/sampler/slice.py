@@ -33,6 +33,8 @@ COLLAPSED = 1e-9
 class SliceKernel:
     """Per-chain ellipses, brackets and proposals for ``chains`` chains of dimension ``dim``."""
 
+    adaptive = False  # no step size: a chain from an exact prior draw needs no burn-in
+
     def __init__(
         self, prior: Prior, chains: int, dim: int, rng: torch.Generator, device: torch.device
     ) -> None:
@@ -77,13 +79,6 @@ class SliceKernel:
         self.lo[rows], self.hi[rows] = lo, hi
         self.t[rows] = torch.where(hi - lo < COLLAPSED, torch.zeros_like(draw), draw)
 
-    def accept(self, rows: torch.Tensor, view: object = None) -> torch.Tensor:
-        """``rows`` (indices) proposed a point in band: their transitions are complete
-        (the mask of chains whose transition ended)."""
-        done = torch.zeros(self.t.shape[0], dtype=torch.bool, device=self.device)
-        done[rows] = True
-        return done
-
     def normal_proposals(self) -> torch.Tensor:
         """The proposals in normal coordinates: center + z cos t + nu sin t."""
         t = self.t[:, None]
@@ -92,6 +87,26 @@ class SliceKernel:
     def proposals(self) -> torch.Tensor:
         """The codes to evaluate: T(center + z cos t + nu sin t) for every chain."""
         return self.prior.from_normal(self.normal_proposals())
+
+    def grad_rows(self) -> torch.Tensor:
+        """Slice sampling needs no gradient."""
+        return torch.zeros(self.t.shape[0], dtype=torch.bool, device=self.device)
+
+    def loss(self, acts: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+        """No gradient rows, no loss."""
+        return acts.new_zeros(())
+
+    def observe(
+        self, rows: torch.Tensor, ok: torch.Tensor, view: object, lo: torch.Tensor,
+        hi: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """After evaluating the proposals of ``rows`` (bool): the first in band ends the
+        transition there (ended = moved); the others shrink their brackets."""
+        self.reject((rows & ~ok).nonzero().flatten())
+        return rows & ok, rows & ok
+
+    def adapt(self, ended: torch.Tensor, moved: torch.Tensor, burning: torch.Tensor) -> None:
+        """Nothing to adapt (no step size)."""
 
 
 def project(x: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:

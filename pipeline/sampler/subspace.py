@@ -38,7 +38,7 @@ import math
 import torch
 
 from pipeline.models.priors import Prior
-from pipeline.sampler.explore import EXPLORING, ExplorePhase
+from pipeline.sampler.explore import ExplorePhase
 from pipeline.sampler.job import Evaluation, JobState
 from pipeline.sampler.slice import SliceKernel
 
@@ -119,7 +119,12 @@ class LineSlice:
 
 
 class SubspaceKernel:
-    """Per-chain bases, the complement ellipse and the line slice (see the module doc)."""
+    """Per-chain bases, the complement ellipse and the line slice (see the module doc).
+
+    Before each :meth:`start` the phase sets ``burning`` (per chain: in burn-in, so the
+    basis may still change) and ``split`` (the split transition is allowed)."""
+
+    adaptive = True  # a chain from an exact prior draw also runs a burn-in (for its basis)
 
     def __init__(
         self, prior: Prior, chains: int, dim: int, rng: torch.Generator, device: torch.device,
@@ -139,28 +144,29 @@ class SubspaceKernel:
         self.state = torch.zeros(chains, dim, device=device)
         self.proposed = torch.zeros(chains, dim, device=device)
         self.codes = torch.zeros(chains, dim, device=device)
-        self.split = [True] * chains
+        self.burning = torch.zeros(chains, dtype=torch.bool)
+        self.split = True
+        self.allowed = [True] * chains
 
     def grad_rows(self) -> torch.Tensor:
         """Chains whose next evaluation is a gradient of their state."""
         return torch.tensor([s == GRAD for s in self.stage], device=self.device)
 
-    def loss(self, acts: torch.Tensor) -> torch.Tensor:
+    def loss(self, acts: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
         """Sum over gradient rows of the neuron whose gradient that row collects next."""
         rows = [i for i, s in enumerate(self.stage) if s == GRAD]
         cols = [len(self.grads[i]) % self.constraints for i in rows]
         return acts[rows, cols].sum() if rows else acts.new_zeros(())
 
-    def start(self, rows: torch.Tensor, codes: torch.Tensor, adapting: torch.Tensor,
-              split: bool) -> None:
-        """Begin a transition of ``rows`` (indices) from ``codes``; ``adapting`` (per row)
-        marks burn-in transitions; ``split``: the split transition is allowed (else full)."""
+    def start(self, rows: torch.Tensor, codes: torch.Tensor) -> None:
+        """Begin a transition of ``rows`` (indices) from ``codes`` (their states); a chain
+        past its burn-in freezes its basis and line width for good."""
         z = self.prior.to_normal(codes)
         self.codes[rows] = codes
         for j, i in enumerate(rows.tolist()):
-            self.state[i], self.split[i] = z[j], split
+            self.state[i], self.allowed[i] = z[j], self.split
             self.count[i] += 1
-            if not bool(adapting[j]):
+            if not bool(self.burning[i]):
                 self.frozen[i] = True
             due = (self.count[i] - 1) % GRAD_EVERY == 0 and len(self.grads[i]) < self.rank
             if not self.frozen[i] and due:
@@ -170,13 +176,34 @@ class SubspaceKernel:
 
     def _begin(self, i: int) -> None:
         """The transition proper: the complement ellipse, or a full one."""
-        use = self.split[i] and bool(self.bases[i].any()) and self.count[i] % FULL_EVERY
+        use = self.allowed[i] and bool(self.bases[i].any()) and self.count[i] % FULL_EVERY
         self.stage[i] = SPLIT if use else FULL
         row = torch.tensor([i], device=self.device)
         self.ellipse.start(row, self.prior.from_normal(self.state[i : i + 1]),
                            self.bases[i : i + 1] if use else None)
 
-    def reject(self, rows: torch.Tensor) -> None:
+    def observe(
+        self, rows: torch.Tensor, ok: torch.Tensor, view: Evaluation, lo: torch.Tensor,
+        hi: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """After evaluating the proposals of ``rows`` (bool): which chains ended their
+        transition, and which of those moved (all of them: the state is the last point
+        accepted)."""
+        self._reject((rows & ~ok).nonzero().flatten())
+        ended = self._accept((rows & ok).nonzero().flatten(), view)
+        return ended, ended
+
+    def adapt(self, ended: torch.Tensor, moved: torch.Tensor, burning: torch.Tensor) -> None:
+        """Nothing here: the basis and width adapt at :meth:`start` and in the lines."""
+
+    @property
+    def counts(self) -> dict[str, float]:
+        """Stats: the frozen bases' mean rank and the lines' mean width."""
+        ranks = (self.bases.abs().sum(dim=1) > 0).sum(dim=1).float()
+        return {"subspace_rank": float(ranks.mean()),
+                "subspace_width": sum(self.width) / len(self.width)}
+
+    def _reject(self, rows: torch.Tensor) -> None:
         """Proposals of ``rows`` were out of band (or not finite)."""
         ellipse = []
         for i in rows.tolist():
@@ -188,7 +215,7 @@ class SubspaceKernel:
                 ellipse.append(i)
         self.ellipse.reject(torch.tensor(ellipse, dtype=torch.long, device=self.device))
 
-    def accept(self, rows: torch.Tensor, view: Evaluation) -> torch.Tensor:
+    def _accept(self, rows: torch.Tensor, view: Evaluation) -> torch.Tensor:
         """Proposals of ``rows`` were in band; the mask of chains whose transition ended."""
         done = torch.zeros(len(self.stage), dtype=torch.bool, device=self.device)
         for i in rows.tolist():
@@ -261,31 +288,9 @@ class SubspacePhase(ExplorePhase):
         self.kernel = SubspaceKernel(job.prior, cfg.k, job.code_dim, job.rng, self.codes.device,
                                      cfg.subspace_rank, len(job.problem.bands))
 
-    def grad_rows(self) -> torch.Tensor:
-        """Seeding chains, and chains collecting a gradient for their basis."""
-        return super().grad_rows() | (self.kernel.grad_rows() & (self.mode == EXPLORING))
-
-    def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        """The seeding chains' penalty plus the neurons whose gradients the basis needs."""
-        return super().loss(codes, acts, feats) + self.kernel.loss(acts)
-
-    def _burn_in(self, exact: bool) -> int:
-        """Every chain adapts its basis over a burn-in (an exact first draw is kept first),
-        long enough for ``rank`` gradients ``GRAD_EVERY`` transitions apart."""
-        return max(self.job.config.burn_in, GRAD_EVERY * self.job.config.subspace_rank + 2)
-
-    def _slice(self, rows: torch.Tensor) -> None:
-        idx = rows.nonzero().flatten()
-        if not len(idx):
-            return
-        adapting = torch.tensor([self.burn[i] > 0 for i in idx.tolist()])
-        split = self.job.config.subspace == "on" or not self.indep
-        self.kernel.start(idx, self.state[idx], adapting, split)
-
-    def _report(self) -> None:
-        """The explore diagnostics, plus the bases' mean rank and the lines' mean width."""
-        super()._report()
-        kernel = self.kernel
-        ranks = (kernel.bases.abs().sum(dim=1) > 0).sum(dim=1).float()
-        self.job.diagnostics["subspace_rank"] = float(ranks.mean())
-        self.job.diagnostics["subspace_width"] = sum(kernel.width) / len(kernel.width)
+    def _start_kernel(self, rows: torch.Tensor) -> None:
+        """Tell the kernel which chains are in burn-in and whether it may split (``on``,
+        or ``auto`` where no independence proposals are made), then start it."""
+        self.kernel.burning = torch.tensor(self.burn) > 0
+        self.kernel.split = self.job.config.subspace == "on" or not self.indep
+        super()._start_kernel(rows)

@@ -267,8 +267,8 @@ class SubspaceKernel:
 
 
 def orthonormal(vectors: torch.Tensor, rank: int) -> torch.Tensor:
-    """``(dim, rank)``: an orthonormal basis of the columns of ``vectors`` (Gram-Schmidt
-    via QR), columns that add less than 1e-3 of their norm dropped (zero columns)."""
+    """``(dim, rank)``: an orthonormal basis of the columns of ``vectors`` (Gram-Schmidt in
+    order); a column that adds less than 1e-3 of its norm is dropped (zero columns pad)."""
     out = torch.zeros(vectors.shape[0], rank, dtype=vectors.dtype, device=vectors.device)
     kept = 0
     for col in vectors.T:

@@ -28,8 +28,9 @@ the norms |z| of the kept samples' normal coordinates (smallest and largest; a d
 prior has |z| ~ sqrt(49,920) = 223) and, with the subspace kernel, the cosine between
 each kept sample's gradient (in z) and its chain's frozen basis U (mean and smallest; 1:
 U holds the gradient), a measurement only (its backward passes are not counted).
+``--burn-in`` sets the sampler's ``burn_in`` there (10).
 
-``python -m bench.tail [--dim 500] [--n 200] [--budget 400] [--imagenet]``.
+``python -m bench.tail [--dim 500] [--n 200] [--budget 400] [--imagenet [--burn-in 10]]``.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def basis_cosines(f, generator: nn.Module, res: SampleSet, bases: torch.Tensor) 
     return along.norm(dim=1) / grad.norm(dim=1)
 
 
-def imagenet_rows(n: int = 20, budget: float = 100.0) -> list[dict]:
+def imagenet_rows(n: int = 20, budget: float = 100.0, burn_in: int = 10) -> list[dict]:
     """The goldfish logit's thin bands on the overnight preset, both kernels."""
     preset = zoo.load("imagenet", size=128)
     f, G = preset.neuron(GOLDFISH), preset.generator
@@ -148,7 +149,8 @@ def imagenet_rows(n: int = 20, budget: float = 100.0) -> list[dict]:
 
             with mock.patch.object(SubspacePhase, "_report", keep_kernel):
                 res = sample_problems(G, preset.encoder(), [Problem([(f, lo, hi)], n=n)],
-                                      SamplerConfig(k=10, subspace=kernel, budget=budget))[0]
+                                      SamplerConfig(k=10, subspace=kernel, budget=budget,
+                                                    burn_in=burn_in))[0]
             norms = (res.codes.flatten(1) / G.prior.scale).norm(dim=1)
             row = {**_row(f"goldfish [{lo:g}, {hi:g}]", kernel, res),
                    "norms": f"{float(norms.min()):.0f}-{float(norms.max()):.0f}",
@@ -179,10 +181,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget", type=float, default=400.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--imagenet", action="store_true", help="the goldfish logit's thin bands")
+    ap.add_argument("--burn-in", type=int, default=10, help="burn-in transitions (--imagenet)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.imagenet:
-        print(markdown_table(imagenet_rows(args.n, args.budget), IMAGENET_COLUMNS))
+        print(markdown_table(imagenet_rows(args.n, args.budget, args.burn_in), IMAGENET_COLUMNS))
         return
     print(markdown_table(run(args.dim, args.n, args.budget), COLUMNS))
 

@@ -31,7 +31,8 @@ from bench.coverage import METHODS, SETS, SHORT, Setup, reader
 from pipeline.sampler import Problem, sample_problems
 from pipeline.sampler.coverage import ks_distance, ks_null, rejection_reference
 
-POOL = {"logistic": 50_000, "intersection": 50_000, "mnist": 4_000, "faces": 2_000}
+POOL = {"logistic": 50_000, "intersection": 50_000, "mnist": 4_000, "faces": 2_000,
+        "imagenet": 1_000}
 NS, SEEDS = (200, 2000), 5
 EXACT = "exact (rejection)"
 
@@ -41,7 +42,7 @@ def reference(setup: Setup, m: int, seed: int) -> dict:
     bands = [(lo, hi) for _, lo, hi in setup.constraints]
     with torch.no_grad():
         return rejection_reference(setup.generator, reader(setup), bands, m, seed=seed,
-                                   batch=1024)
+                                   batch=256)
 
 
 def runs(setup: Setup, method: str, n: int, seeds: int) -> list[torch.Tensor]:

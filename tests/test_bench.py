@@ -71,10 +71,15 @@ def test_gpu_script_without_gpu_says_so() -> None:
 
 def test_logistic_smallest() -> None:
     rows = logistic.run(n=20, seeds=(0,))
-    ours = rows[0]
-    assert ours["n_returned"] == 20 and ours["feasibility"] == 1.0
-    assert rows[-1]["variant"].startswith("independent uniform")
-    assert len(logistic.table(rows).splitlines()) == 2 + len(rows)
+    ours, fast = rows[0], rows[1]
+    assert ours["variant"].startswith("default (ess")  # the default, beside the fast rows
+    assert ours["n_returned"] == 20 and ours["feasibility"] == 1.0  # every sample in band
+    assert ours["backward"] < ours["forward"]  # exploring is forward only
+    assert fast["variant"].startswith("fast sampler") and fast["forward"] == fast["backward"] > 0
+    assert fast["cost"] == fast["forward"] + 2 * fast["backward"]  # a backward is two forwards
+    assert rows[-1]["variant"].startswith("independent uniform") and rows[-1]["cost"] is None
+    lines = logistic.table(rows).splitlines()
+    assert len(lines) == 2 + len(rows) and "fwd-equiv. / sample" in lines[0]
 
 
 def test_efficiency_smallest() -> None:

@@ -141,6 +141,18 @@ def test_quality_smallest_spends_the_budget() -> None:
     assert "pixels 28x28: mean / NN dist." in quality.table(rows, setting)
 
 
+def test_quality_ess_row_spends_the_budget_in_forward_equivalents() -> None:
+    only = [quality.ESS, "fast sampler (with remedies)"]
+    rows, setting = quality.run("mnist", budget=300, m=5, only=only)
+    ess, fast = rows
+    assert ess["method"] == quality.ESS and ess["feasibility"] == 1.0  # its samples in band
+    assert ess["used"] == 5 and ess["produced"] >= 5
+    assert 3 * 300 <= ess["cost"] < 3 * 300 + 200  # 3B, overshooting by at most a step
+    assert ess["cost"] < 3 * ess["evaluations"]  # exploring is forward only
+    assert fast["cost"] == 3 * fast["evaluations"]  # every fast step has a backward
+    assert "(900 forward-equivalents)" in quality.table(rows, setting)
+
+
 def test_second_feature_spaces() -> None:
     images = torch.rand(3, 3, 64, 64)
     feats = efficientnet_features()(images)

@@ -132,13 +132,26 @@ class Pool:
         self._ids += 1
         self.actors[self._ids] = _Actor(handle, group, info)
 
-    def _start_first(self) -> None:
-        """Start the pool; return once one actor has loaded the models (the others join as
-        they start). An actor failing to load the models is a :class:`ConfigError` (the
-        same on every try); none placed within ``start_timeout`` an :class:`EnvironmentFault`.
-        """
-        for _ in range(self.shape[0]):
+    def launch(self, jobs: int | None = None) -> None:
+        """Start the pool's actors now, without waiting for them: for up to ``jobs`` jobs
+        (None: not known yet, e.g. while the driver still expands the sweep; :meth:`run`
+        then ends the actors beyond its jobs' count). Their process start, imports and
+        model loading overlap whatever the driver does next."""
+        self.shape = actor_shape(self.settings, jobs)
+        for _ in range(self.shape[0] - len(self.starting) - len(self.actors)):
             self._launch()
+
+    def _trim(self, jobs: int) -> None:
+        """End the starting actors beyond one per job (launched before the count was known)."""
+        surplus = min(len(self.actors) + len(self.starting) - max(jobs, 1), len(self.starting))
+        if surplus > 0:
+            self._end(list(self.starting)[-surplus:])
+        self.shape = (min(self.shape[0], max(jobs, 1)), *self.shape[1:])
+
+    def _start_first(self) -> None:
+        """Return once one actor has loaded the models (the others join as they start). An
+        actor failing to load the models is a :class:`ConfigError` (the same on every try);
+        none placed within ``start_timeout`` an :class:`EnvironmentFault`."""
         while not self.actors:
             ready, _ = ray.wait(list(self.starting), num_returns=1,
                                 timeout=self.settings.progress_seconds)
@@ -148,7 +161,7 @@ class Pool:
             try:
                 self._join(ready[0])
             except RayError as err:
-                self._stop()
+                self.stop()
                 raise ConfigError(f"a sweep actor failed to start: {_reason(err)}") from None
 
     def _started(self, ref: Any) -> None:
@@ -164,12 +177,16 @@ class Pool:
         self._give_up([ref for ref, (_, group, since) in self.starting.items()
                        if now - since >= self.start_timeout and not placed(group)])
 
-    def _give_up(self, refs: list[Any]) -> None:
-        """Kill these starting actors (not placed in time) and go on without them."""
+    def _end(self, refs: list[Any]) -> None:
+        """Kill these starting actors (by their ``describe`` refs) and free their resources."""
         for ref in refs:
             handle, group, _ = self.starting.pop(ref)
             ray.kill(handle)
             release(group)
+
+    def _give_up(self, refs: list[Any]) -> None:
+        """Kill these starting actors (not placed in time) and go on without them."""
+        self._end(refs)
         if refs:
             self._shrunk(f"{len(refs)} actor(s) could not start within {self.start_timeout:g} s "
                          "(no free resources)")
@@ -222,9 +239,10 @@ class Pool:
         self._next_growth = 0.0
         return jobs[:running]
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
         """Kill every actor, remove their placement groups and wait (briefly) until Ray has,
-        so that a sweep started next in the same Ray session finds their resources free."""
+        so that a sweep started next in the same Ray session finds their resources free.
+        Safe to call again."""
         ends = [(a.handle, a.group) for a in self.actors.values()]
         ends += [(handle, group) for handle, group, _ in self.starting.values()]
         for handle, group in ends:
@@ -258,17 +276,21 @@ class Pool:
         """Run ``jobs`` to completion; return how many ended with each status."""
         counts = dict.fromkeys(STATUSES, 0)
         if not jobs:
+            self.stop()
             return counts
         self.queue.extend((job, 0) for job in jobs)
-        self.shape = actor_shape(self.settings, len(jobs))
         try:
+            if self.actors or self.starting:  # launched early (see launch)
+                self._trim(len(jobs))
+            else:
+                self.launch(len(jobs))
             self._start_first()
             progress.start()
             self._fill()
             while self.queue or any(actor.jobs for actor in self.actors.values()):
                 self._step(counts, progress)
         finally:
-            self._stop()
+            self.stop()
         progress.close()
         return counts
 

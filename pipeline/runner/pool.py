@@ -7,7 +7,8 @@ takes its slots at the next iteration, without waiting for the driver; the rest 
 the driver's queue for whichever actor frees slots first (so actors end together). The
 actor writes each job's samples shard itself; the driver commits the job's record once
 the shard is there. A job that failed is queued again, up to ``retries`` times, then
-recorded as failed.
+recorded as failed. Jobs are handed out longest first, by a guess
+(:mod:`pipeline.runner.order`), so that short jobs, not long ones, end the sweep.
 
 The pool neither hangs nor wastes: each actor runs in a placement group of its own
 (:mod:`pipeline.runner.placement`); an actor whose group Ray cannot place on a node within
@@ -34,6 +35,7 @@ from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.runner.actor import Outcome, Worker
 from pipeline.runner.cluster import ClusterSettings, actor_shape, capacity
 from pipeline.runner.job import JobSpec
+from pipeline.runner.order import longest_first
 from pipeline.runner.placement import PlacementGroup, placed, release, released, reserve, strategy
 from pipeline.runner.progress import SweepProgress
 from pipeline.store import ObjectSweepStore, SweepStore, job_table, worker_env
@@ -278,7 +280,7 @@ class Pool:
         if not jobs:
             self.stop()
             return counts
-        self.queue.extend((job, 0) for job in jobs)
+        self.queue.extend((job, 0) for job in longest_first(jobs))
         try:
             if self.actors or self.starting:  # launched early (see launch)
                 self._trim(len(jobs))

@@ -113,6 +113,14 @@ def test_packing_and_ray_smallest(ray_session) -> None:
     assert "speed-up" in packing.table(rows + ray_rows)
 
 
+def test_device_efficiency_smallest_reads_the_actors_cpu(ray_session) -> None:
+    row = packing.device_efficiency(units=1, n=5, actors=1, batch=1)
+    assert row["jobs"] == 2 and row["actors"] == 1
+    assert 0 < row["bare"] and 0 < row["actors_cpu"] < 10 * row["wall"]  # one actor's, in s
+    assert 0 < row["efficiency"] and 0 < row["cpu_share"] == row["bare"] / row["actors_cpu"]
+    assert "bare / actors' CPU" in packing.efficiency_table([row])
+
+
 def test_breakdown_smallest_accounts_for_the_sampling_time(ray_session) -> None:
     result = breakdown.breakdown(units=1, n=5)
     assert result["jobs"] == 2 and set(result["statuses"]) <= {"done", "partial"}

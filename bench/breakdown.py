@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -141,10 +144,47 @@ def breakdown(preset: str = "mnist", size: int | None = None, units: int = 8, n:
     backwards = sum(int(o.stats.get("evals_backward") or 0) for o in outcomes)
     bare = (forwards - backwards) * t_plain + backwards * t_both
     stages = dict(seconds)
+    bands = {job.job_id: [(b.lo, b.hi) for b in job.bands] for job in jobs}
+    lengths = [(o.job_id, bands[o.job_id], o.stats.get("evals_forward"),
+                o.stats.get("evals_backward"), o.status) for o in outcomes]
     return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
             "statuses": sorted(o.status for o in outcomes), "total": stages.pop(SAMPLING),
             "wall": wall, "bare": bare, "stages": stages, "actor_start": start,
-            "model_load": load}
+            "model_load": load, "lengths": lengths}
+
+
+START_CPU = """
+import sys, time
+import pipeline.runner.actor  # what an actor imports
+imported = time.process_time()
+import torch
+from pipeline.runner.models import Models
+from pipeline.sweep import compose, to_plain
+from pipeline.sweep.expand import model_settings
+model = model_settings(to_plain(compose(sys.argv[1:])))
+begin = time.process_time()
+Models(model, torch.device("cpu"))
+print(imported, time.process_time() - begin)
+"""
+
+
+def start_cpu(preset: str, size: int | None = None) -> tuple[float, float]:
+    """CPU seconds, in a new Python process on one thread, of an actor's imports and of
+    loading the preset's models after them (other processes do not inflate CPU time)."""
+    options = [] if size is None else [f"+network.options.size={size}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", START_CPU, f"preset={preset}", *options],
+                         capture_output=True, text=True, check=True, env=env)
+    imports, load = out.stdout.split()[-2:]
+    return float(imports), float(load)
+
+
+def lengths_table(result: dict[str, Any]) -> str:
+    """Markdown table of each job's length: its bands and the rows it evaluated."""
+    lines = ["| job | bands | rows forward / backward | status |", "|---|---|---|---|"]
+    lines += [f"| {job[:8]} | {bands} | {fwd} / {bwd} | {status} |"
+              for job, bands, fwd, bwd, status in result["lengths"]]
+    return "\n".join(lines)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -180,6 +220,16 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--no-actor-start", action="store_true",
                         help="do not start a Ray actor to time its start")
+    parser.add_argument("--jobs", action="store_true", help="also each job's length")
+    parser.add_argument("--start-cpu", action="store_true",
+                        help="only the CPU time of an actor's imports and model loading")
     args = parser.parse_args()
-    print(table(breakdown(args.preset, args.size, args.units, args.n,
-                          actor=not args.no_actor_start)))
+    if args.start_cpu:
+        imports, load = start_cpu(args.preset, args.size)
+        print(f"an actor's imports {imports:.2f} CPU s, loading the models {load:.2f} CPU s")
+    else:
+        result = breakdown(args.preset, args.size, args.units, args.n,
+                           actor=not args.no_actor_start)
+        print(table(result))
+        if args.jobs:
+            print("\n" + lengths_table(result))

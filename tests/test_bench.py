@@ -131,6 +131,13 @@ def test_breakdown_smallest_accounts_for_the_sampling_time(ray_session) -> None:
     assert sampling < result["total"]  # the stages of the sampling thread fit in its time
     text = breakdown.table(result)
     assert "sampler bookkeeping" in text and "| bare evaluations" in text
+    lengths = breakdown.lengths_table(result)
+    assert len(result["lengths"]) == 2 and lengths.count("[(0.") == 2  # each job, its band
+
+
+def test_start_cpu_smallest() -> None:
+    imports, load = breakdown.start_cpu("mnist")
+    assert imports > 0 and load >= 0
 
 
 def test_quality_smallest_spends_the_budget() -> None:

@@ -37,7 +37,7 @@ import torch
 
 import pipeline.runner.actor as actor_module
 import pipeline.sampler.engine as engine_module
-from bench.packing import bare_row_seconds
+from bench.packing import bare_row_seconds, process_cpu_seconds
 from pipeline import zoo
 from pipeline.runner import Worker
 from pipeline.runner.models import Models
@@ -92,28 +92,31 @@ def sweep_config(preset: str, size: int | None, units: int, n: int, out: Path) -
     ])
 
 
-def start_seconds(model: dict[str, Any], actor: bool = True) -> tuple[float | None, float]:
+def start_seconds(
+    model: dict[str, Any], actor: bool = True
+) -> tuple[float | None, float, float | None]:
     """Seconds until a new Ray actor running :class:`Worker` answers (its process, imports
-    and model loading; None unless ``actor``), and of one load of the models in this
-    process (weights cached)."""
+    and model loading; None unless ``actor``), of one load of the models in this process
+    (weights cached), and the CPU seconds the actor's process had used when it answered."""
     begin = time.perf_counter()
     Models(model, torch.device("cpu"))
     load = time.perf_counter() - begin
     if not actor:
-        return None, load
+        return None, load, None
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
     try:
         begin = time.perf_counter()
         handle = ray.remote(Worker).options(num_cpus=1).remote(model)
-        ray.get(handle.describe.remote())
+        info = ray.get(handle.describe.remote())
         seconds = time.perf_counter() - begin
+        cpu = process_cpu_seconds(info["pid"])
         ray.kill(handle)
     finally:
         if started:
             ray.shutdown()
-    return seconds, load
+    return seconds, load, cpu
 
 
 def breakdown(preset: str = "mnist", size: int | None = None, units: int = 8, n: int = 50,
@@ -126,7 +129,7 @@ def breakdown(preset: str = "mnist", size: int | None = None, units: int = 8, n:
         with tempfile.TemporaryDirectory(prefix="bench-breakdown-") as tmp:
             cfg = sweep_config(preset, size, units, n, Path(tmp) / "out")
             jobs, model = expand(cfg), model_settings(to_plain(cfg))
-            start, load = start_seconds(model, actor)
+            start, load, start_cpu_s = start_seconds(model, actor)
             worker = Worker(model, root=str(Path(tmp) / "out"), jobs_per_batch=batch)
             with timers() as seconds:
                 begin = time.perf_counter()
@@ -150,7 +153,7 @@ def breakdown(preset: str = "mnist", size: int | None = None, units: int = 8, n:
     return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
             "statuses": sorted(o.status for o in outcomes), "total": stages.pop(SAMPLING),
             "wall": wall, "bare": bare, "stages": stages, "actor_start": start,
-            "model_load": load, "lengths": lengths}
+            "model_load": load, "actor_start_cpu": start_cpu_s, "lengths": lengths}
 
 
 START_CPU = """
@@ -206,8 +209,11 @@ def table(result: dict[str, Any]) -> str:
              "| stage | CPU s | share of the sampling thread |", "|---|---|---|"]
     lines += [f"| {name} | {sec:.2f} | {sec / total:.2f} |" for name, sec in rows]
     start = result["actor_start"]
+    cpu = result["actor_start_cpu"]
     lines += [f"| (apart, wall s) a Ray actor's start until it answers | "
               f"{'not measured' if start is None else f'{start:.2f}'} | |",
+              f"| (apart, CPU s) its process's CPU time when it answered | "
+              f"{'not measured' if cpu is None else f'{cpu:.2f}'} | |",
               f"| (apart, wall s) loading the models | {result['model_load']:.2f} | |"]
     return "\n".join(lines)
 

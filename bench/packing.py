@@ -128,7 +128,7 @@ def bare_row_seconds(
     return statistics.median(plain) / rows, statistics.median(both) / rows
 
 
-def _cpu_seconds(pid: int) -> float:
+def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` (all its threads), 0 if it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -144,7 +144,7 @@ def actors_cpu(seconds: list[float]) -> Iterator[None]:
     stop = Pool.stop
 
     def reading(self: Pool) -> None:
-        seconds.extend(_cpu_seconds(actor.info["pid"]) for actor in self.actors.values())
+        seconds.extend(process_cpu_seconds(actor.info["pid"]) for actor in self.actors.values())
         stop(self)
 
     Pool.stop = reading

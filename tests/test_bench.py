@@ -126,6 +126,7 @@ def test_breakdown_smallest_accounts_for_the_sampling_time(ray_session) -> None:
     assert result["jobs"] == 2 and set(result["statuses"]) <= {"done", "partial"}
     stages = result["stages"]
     assert 0 < result["bare"] and result["actor_start"] > 0 and result["model_load"] > 0
+    assert result["actor_start_cpu"] > 0 and "its process's CPU time" in breakdown.table(result)
     assert stages["evaluations (evaluate_batch)"] > 0 and stages[breakdown.WRITER[1]] > 0
     sampling = sum(sec for name, sec in stages.items() if name not in breakdown.WRITER)
     assert sampling < result["total"]  # the stages of the sampling thread fit in its time

@@ -21,6 +21,7 @@ from bench import (
     breakdown,
     coverage,
     efficiency,
+    ks,
     legible,
     logistic,
     overhead,
@@ -44,6 +45,10 @@ def sections() -> dict[str, Section]:
             f"Coverage of the inverse set against exact samples (n = {coverage.N}, "
             f"K = {coverage.K})",
             coverage.__doc__, "python -m bench.coverage", coverage.markdown,
+        ),
+        "ks": (
+            "The KS of the activations against a large exact reference, over seeds",
+            ks.__doc__, "python -m bench.ks", ks.markdown,
         ),
         "overnight_slice": (
             f"The overnight slice: `imagenet`, 3 neurons x 6 bands, n = {overnight_slice.N}",

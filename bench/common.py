@@ -85,3 +85,13 @@ def timed(into: dict, key: str = "seconds"):
 def fmt(value: float | int | None, spec: str) -> str:
     """``format(value, spec)``, or ``-`` for missing values."""
     return "-" if value is None else format(value, spec)
+
+
+def markdown_table(rows: list[dict], columns: tuple[tuple[str, str, str | None], ...]) -> str:
+    """A markdown table of ``rows``; ``columns`` are (header, key, format spec or None)."""
+    lines = ["| " + " | ".join(c[0] for c in columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [str(row[key]) if spec is None else fmt(row[key], spec)
+                 for _, key, spec in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

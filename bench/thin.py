@@ -4,14 +4,15 @@ A band holding a few percent of G's prior or less is where the default spends mo
 11). On the logistic unit of ``bench.coverage`` (64-d sigmoid pixels, N(0, I) codes), for
 bands between 1% and 3% of the prior, the default (independence proposals where q-hat >=
 1%, kept at once) against ``independence=False`` (elliptical slice sampling alone, what
-the default did below 5% before). Columns: the job's status and samples returned, forward-
-equivalent evaluations per sample (a backward counts as two; seeds included), the
-independence tries per transition r, evaluations per slice or independence proposal
-made while exploring (``tried``) per traced transition (a seed's burn-in transitions are
-not traced, so their evaluations fall on the others), thin (the IAT of the
-transitions, rounded up), ESS and split-R-hat of the kept samples, and evaluations per
-effective sample (all evaluations / ESS). Counts, not seconds: they are the same on
-every machine for a seed.
+the default did below 5% before) and ``kernel="bounce", independence=False`` (reflective
+elliptical HMC alone, :mod:`pipeline.sampler.bounce`). Columns: the job's status and
+samples returned, forward-equivalent evaluations per sample (a backward counts as two;
+seeds included), the independence tries per transition r, evaluations per slice or
+independence proposal made while exploring (``tried``) per traced transition (a seed's
+burn-in transitions are not traced, so their evaluations fall on the others), thin (the
+IAT of the transitions, rounded up), ESS and split-R-hat of the kept samples, and
+evaluations per effective sample (all evaluations / ESS). Counts, not seconds: they are
+the same on every machine for a seed.
 
 ``--demo``: instead, the demo's upper relative bands (faces preset, 'sunglasses', 'ski
 mask', 'wig', [0.75, 1.0] of each neuron's range over 256 random codes, n = 20, K = 10,
@@ -26,14 +27,16 @@ import argparse
 
 import torch
 
-from bench.common import fmt
+from bench.common import markdown_table
 from bench.coverage import logistic
 from pipeline import zoo
 from pipeline.runner.ranges import observed_ranges
 from pipeline.sampler import Problem, SamplerConfig, SampleSet, sample_problems
 
 BANDS = ((0.96, 0.99), (0.98, 0.995))
-METHODS = {"default": {}, "slice only (independence=False)": {"independence": False}}
+METHODS = {"default": {}, "slice only (independence=False)": {"independence": False},
+           "bounce only (kernel=bounce, independence=False)": {"kernel": "bounce",
+                                                                "independence": False}}
 
 
 DEMO_UNITS = ("sunglasses", "ski mask", "wig")
@@ -93,12 +96,7 @@ COLUMNS = (("band", "band", None), ("method", "method", None), ("status", "statu
 
 def table(rows: list[dict]) -> str:
     """Markdown table of the rows."""
-    lines = ["| " + " | ".join(c[0] for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        cells = [str(row[key]) if spec is None else fmt(row[key], spec)
-                 for _, key, spec in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(rows, COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -49,6 +49,8 @@ def test_coverage_rows_have_both_spaces(lite0) -> None:
     exact, ours = rows
     for row in rows:
         assert 0.0 <= row["recall_ind"] <= 1.0 and 0.0 <= row["precision_ind"] <= 1.0
+        assert 0.0 < row["ks_null_mean"] < row["ks_null_q95"] < 1.0  # exact sets' KS at n = 30
+    assert exact["ks_null_q95"] == ours["ks_null_q95"]
     assert ours["returned"] == 30 and ours["set"].endswith("(n = 30)")
     cells = coverage.line(ours, exact).strip("| ").split(" | ")
     assert len(cells) == len(coverage.COLUMNS) and cells[6] != "-"  # recall / exact, Lite0

@@ -15,6 +15,7 @@ from pipeline.errors import ConfigError
 METHODS = ("ess", "fast", "joint", "multistart", "langevin")
 DIVERSITY = ("encoder", "code", "none")
 PRECISIONS = ("float32", "bf16-seeds")
+KERNELS = ("slice", "bounce")
 
 
 @dataclass
@@ -30,7 +31,11 @@ class SamplerConfig:
     ``projections`` random
     projections of E watched by the diagnostics, ``budget`` forward-equivalent evaluations
     of G per requested sample (a backward counts as two; seeds included): a job that spends
-    it returns what it has, with status ``partial``.
+    it returns what it has, with status ``partial``. ``kernel``: the exploring chains'
+    transition after the independence proposals: ``slice`` (elliptical slice sampling,
+    forward only) or ``bounce`` (reflective elliptical HMC, :mod:`pipeline.sampler.bounce`:
+    a backward at each midpoint out of band; initial step ``bounce_step``, adapted in
+    burn-in; total time ``bounce_time`` per transition).
 
     Seed phase (augmented Lagrangian): ``lr`` (Adam step on codes), ``steps_per_outer``
     gradient steps per outer iteration, ``mu0`` and ``mu_growth`` for the penalty
@@ -85,10 +90,13 @@ class SamplerConfig:
     budget: float = 100.0
     independence: bool = True
     precision: str = "float32"
+    kernel: str = "slice"
+    bounce_step: float = 1.0
+    bounce_time: float = math.pi / 2
 
     def __post_init__(self) -> None:
         for name, allowed in (("method", METHODS), ("diversity", DIVERSITY),
-                              ("precision", PRECISIONS)):
+                              ("precision", PRECISIONS), ("kernel", KERNELS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if not isinstance(self.k, int) or self.k < 1:
@@ -113,6 +121,8 @@ class SamplerConfig:
             "prior_tries",
             "projections",
             "budget",
+            "bounce_step",
+            "bounce_time",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")

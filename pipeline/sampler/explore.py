@@ -13,7 +13,9 @@ K independent chains, each in one of three modes, switched per chain as it goes:
 - ``EXPLORING``: each transition first makes up to r independence proposals from the
   prior (the first in band is the next state: an exact, independent draw), and if all r
   miss, one elliptical slice sampling transition (:mod:`pipeline.sampler.slice`); forward
-  passes only.
+  passes only. With ``kernel="bounce"`` the transition is reflective elliptical HMC instead
+  (:mod:`pipeline.sampler.bounce`: a backward at each midpoint out of band, a rejected
+  endpoint stays at the state; every chain then runs a burn-in, in which its step adapts).
   The r misses happen with probability (1 - q)^r whatever the current state (q: the bands'
   prior mass), so the kernel is a fixed mixture of an exact draw and the slice kernel and
   keeps the target. r = ceil(2 / q-hat), q-hat the share in band of all prior draws so far
@@ -37,6 +39,7 @@ import math
 
 import torch
 
+from pipeline.sampler.bounce import BounceKernel
 from pipeline.sampler.diagnostics import integrated_time, summary
 from pipeline.sampler.job import Evaluation, JobState, Phase
 from pipeline.sampler.lagrangian import ChainLagrangian, in_band, violation
@@ -102,7 +105,9 @@ class ExplorePhase:
         self.indep: int | None = None
         self.draws = [0, 0]  # prior draws before exploring: made, in band
         self.seeds = ChainSeeds(job, k, self.codes)
-        self.kernel = SliceKernel(job.prior, k, job.code_dim, job.rng, self.codes.device)
+        self.kernel = _kernel(job, self.codes.device)
+        self.label = "bounce" if cfg.kernel == "bounce" else "ess"
+        self.here: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * k
         self.since = [0] * k
         self.burn = [0] * k
         self.trace: list[list[torch.Tensor]] = [[] for _ in range(k)]
@@ -112,12 +117,14 @@ class ExplorePhase:
         self.ever_in_band = False
 
     def grad_rows(self) -> torch.Tensor:
-        """Only seeding chains need gradients."""
-        return self.mode == SEEDING
+        """Seeding chains, and exploring chains whose kernel asks for a gradient."""
+        return (self.mode == SEEDING) | self.kernel.grad_rows().to(self.mode.device)
 
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        """The seeding chains' penalty (their own lambda and mu); no diversity term."""
-        return self.seeds.lagrangian.penalty_rows(acts, self.mode == SEEDING)
+        """The seeding chains' penalty (their own lambda and mu; no diversity term), plus
+        the kernel's (the bounce kernel's out-of-band midpoints, rows disjoint)."""
+        penalty = self.seeds.lagrangian.penalty_rows(acts, self.mode == SEEDING)
+        return penalty + self.kernel.loss(acts, self.job.width)
 
     def advance(self, view: Evaluation) -> Phase | None:
         """Update every chain by its mode, then finish or propose the next codes."""
@@ -184,22 +191,26 @@ class ExplorePhase:
             self.tries[restart] = job.config.prior_tries
 
     def _exploring(self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor) -> None:
-        """Accepted proposals complete a transition; a missed independence proposal uses up
-        one try (the last starts the slice kernel); a rejected slice proposal shrinks."""
+        """An independence proposal in band completes a transition, a missed one uses up one
+        try (the last starts the kernel); the kernel says which of its chains ended their
+        transition and which of those moved (the others stay at their state)."""
         self.job.counts["tried"] += int(rows.sum())
         drawing = rows & (self.indep_left > 0)
-        self.kernel.reject((rows & ~drawing & ~ok).nonzero().flatten())
+        ended, moved = self.kernel.observe(rows & ~drawing, ok, view, self.job.lo, self.job.hi)
+        self.kernel.adapt(ended, moved, torch.tensor(self.burn, device=ended.device) > 0)
         self.draws[0] += int(drawing.sum())
         self.draws[1] += int((drawing & ok).sum())
         missed = drawing & ~ok
         self.indep_left[missed] -= 1
-        self._slice(missed & (self.indep_left == 0))
-        accepted = rows & ok
+        self._start_kernel(missed & (self.indep_left == 0))
         exact = drawing & ok
-        for i in accepted.nonzero().flatten().tolist():
-            self._transition(i, view, bool(exact[i]))
-        self.state[accepted] = self.codes[accepted]
-        self._next_transition(accepted)
+        arrived = exact | moved
+        self.state[arrived] = self.codes[arrived]
+        for i in (exact | ended).nonzero().flatten().tolist():
+            if bool(arrived[i]):
+                self._arrive(i, view)
+            self._transition(i, bool(exact[i]))
+        self._next_transition(exact | ended)
 
     def _independence_tries(self) -> int:
         """r = ceil(2 / q-hat), q-hat the share of all prior draws so far (the chains' first
@@ -213,10 +224,10 @@ class ExplorePhase:
     def _next_transition(self, rows: torch.Tensor) -> None:
         """Start a transition of ``rows`` (bool) from their current state."""
         self.indep_left[rows] = self._independence_tries()
-        self._slice(rows & (self.indep_left == 0))
+        self._start_kernel(rows & (self.indep_left == 0))
 
-    def _slice(self, rows: torch.Tensor) -> None:
-        """Start the slice kernel of ``rows`` (bool) from their current state."""
+    def _start_kernel(self, rows: torch.Tensor) -> None:
+        """Start the kernel's transition of ``rows`` (bool) from their current state."""
         idx = rows.nonzero().flatten()
         self.kernel.start(idx, self.state[idx])
 
@@ -229,10 +240,12 @@ class ExplorePhase:
         self.mode[idx] = EXPLORING
         self.state[idx] = self.codes[idx]
         for i in idx.tolist():
-            self.since[i], self.burn[i] = 0, 0 if exact else self.job.config.burn_in
+            burn = not exact or self.kernel.adaptive
+            self.since[i], self.burn[i] = 0, self.job.config.burn_in if burn else 0
+            self._arrive(i, view)
             if exact:
-                self._record(i, view)
-                self._keep(i, view, "prior")
+                self._record(i)
+                self._keep(i, "prior")
         self._next_transition(rows)
 
     def _series(self, i: int, view: Evaluation) -> torch.Tensor:
@@ -244,32 +257,37 @@ class ExplorePhase:
             self.projection = proj.to(view.feats.device)
         return torch.cat([view.acts[i], view.feats[i] @ self.projection]).detach().cpu()
 
-    def _record(self, i: int, view: Evaluation) -> None:
-        self.trace[i].append(self._series(i, view))
+    def _arrive(self, i: int, view: Evaluation) -> None:
+        """Chain ``i``'s state is now its evaluated code: remember its series and input (a
+        transition that stays there traces and keeps them again)."""
+        self.here[i] = (self._series(i, view), view.inputs[i].detach().clone())
 
-    def _transition(self, i: int, view: Evaluation, exact: bool) -> None:
-        """Chain ``i`` moved to its proposal: trace it, and keep it if it is due. An
-        independence proposal in band (``exact``) is an exact draw of the target,
-        independent of the chain's past: it is kept at once and ends any burn-in."""
+    def _record(self, i: int) -> None:
+        self.trace[i].append(self.here[i][0])
+
+    def _transition(self, i: int, exact: bool) -> None:
+        """Chain ``i`` completed a transition (moved or stayed): trace its state, and keep
+        it if it is due. An independence proposal in band (``exact``) is an exact draw of
+        the target, independent of the chain's past: it is kept at once and ends any
+        burn-in."""
         if exact:
             self.burn[i] = 0
         self.since[i] += 1
         if self.burn[i] > 0:  # burn-in: not traced (the seed's pull would inflate the IAT)
             self.burn[i] -= 1
             return
-        self._record(i, view)
+        self._record(i)
         if exact:
-            self._keep(i, view, "prior")
+            self._keep(i, "prior")
         elif self.since[i] >= self.thin:
-            self._keep(i, view, "ess")
+            self._keep(i, self.label)
 
-    def _keep(self, i: int, view: Evaluation, label: str) -> None:
+    def _keep(self, i: int, label: str) -> None:
         job = self.job
         if len(job.collector) >= job.problem.n:
             return
-        row = slice(i, i + 1)
-        job.collector.add(self.codes[row], view.inputs[row], label, job.counts["sample_steps"],
-                          torch.tensor([i]))
+        job.collector.add(self.state[i : i + 1].clone(), self.here[i][1][None], label,
+                          job.counts["sample_steps"], torch.tensor([i]))
         self.kept[i].append(self.trace[i][-1])
         self.since[i] = 0
 
@@ -307,4 +325,14 @@ class ExplorePhase:
             "iat_transitions": whole["iat"],
             "transitions": sum(len(t) for t in self.trace),
             "chains_exploring": int((self.mode == EXPLORING).sum()),
+            **getattr(self.kernel, "counts", {}),
         }
+
+
+def _kernel(job: JobState, device: torch.device) -> SliceKernel | BounceKernel:
+    """The exploring chains' kernel: ``config.kernel`` (``slice`` or ``bounce``)."""
+    cfg, k = job.config, job.config.k
+    if cfg.kernel == "bounce":
+        return BounceKernel(job.prior, k, job.code_dim, job.rng, device, cfg.bounce_step,
+                            cfg.bounce_time)
+    return SliceKernel(job.prior, k, job.code_dim, job.rng, device)

@@ -17,7 +17,8 @@ class SampleSet:
     stored ``inputs`` after sampling; ``in_band`` says which rows lie inside every band
     (all of them for the inverse-set methods; baselines keep their misses). ``features``
     are E of the stored inputs. ``phase`` says where a sample came from (``prior``: an
-    exact prior draw in band, ``ess``: a slice-sampling transition; ``seed``, ``sample``,
+    exact prior draw in band, ``ess``: a slice-sampling transition, ``bounce``: a reflective
+    elliptical HMC transition; ``seed``, ``sample``,
     ``joint``, ``multistart``, ``langevin`` for the other methods), ``step`` the
     iteration of that phase and ``chain`` the chain. ``feasible`` is False when the band
     could not be reached within the budget; then ``stats["best_activations"]`` holds the

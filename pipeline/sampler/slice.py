@@ -28,6 +28,8 @@ COLLAPSED = 1e-9
 class SliceKernel:
     """Per-chain ellipses, brackets and proposals for ``chains`` chains of dimension ``dim``."""
 
+    adaptive = False  # no step size: a chain from an exact prior draw needs no burn-in
+
     def __init__(
         self, prior: Prior, chains: int, dim: int, rng: torch.Generator, device: torch.device
     ) -> None:
@@ -67,3 +69,23 @@ class SliceKernel:
         """The codes to evaluate: T(z cos t + nu sin t) for every chain."""
         t = self.t[:, None]
         return self.prior.from_normal(self.current * torch.cos(t) + self.nu * torch.sin(t))
+
+    def grad_rows(self) -> torch.Tensor:
+        """Slice sampling needs no gradient."""
+        return torch.zeros(self.t.shape[0], dtype=torch.bool, device=self.device)
+
+    def loss(self, acts: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+        """No gradient rows, no loss."""
+        return acts.new_zeros(())
+
+    def observe(
+        self, rows: torch.Tensor, ok: torch.Tensor, view: object, lo: torch.Tensor,
+        hi: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """After evaluating the proposals of ``rows`` (bool): the first in band ends the
+        transition there (ended = moved); the others shrink their brackets."""
+        self.reject((rows & ~ok).nonzero().flatten())
+        return rows & ok, rows & ok
+
+    def adapt(self, ended: torch.Tensor, moved: torch.Tensor, burning: torch.Tensor) -> None:
+        """Nothing to adapt (no step size)."""

@@ -118,16 +118,32 @@ def test_packing_and_ray_smallest(ray_session) -> None:
     assert "speed-up" in packing.table(rows + ray_rows)
 
 
+def test_device_efficiency_smallest_reads_the_actors_cpu(ray_session) -> None:
+    row = packing.device_efficiency(units=1, n=5, actors=1, batch=1)
+    assert row["jobs"] == 2 and row["actors"] == 1
+    assert 0 < row["bare"] and 0 < row["actors_cpu"] < 10 * row["wall"]  # one actor's, in s
+    assert 0 < row["efficiency"] and 0 < row["cpu_share"] == row["bare"] / row["actors_cpu"]
+    assert "bare / actors' CPU" in packing.efficiency_table([row])
+
+
 def test_breakdown_smallest_accounts_for_the_sampling_time(ray_session) -> None:
     result = breakdown.breakdown(units=1, n=5)
     assert result["jobs"] == 2 and set(result["statuses"]) <= {"done", "partial"}
     stages = result["stages"]
     assert 0 < result["bare"] and result["actor_start"] > 0 and result["model_load"] > 0
+    assert result["actor_start_cpu"] > 0 and "its process's CPU time" in breakdown.table(result)
     assert stages["evaluations (evaluate_batch)"] > 0 and stages[breakdown.WRITER[1]] > 0
     sampling = sum(sec for name, sec in stages.items() if name not in breakdown.WRITER)
     assert sampling < result["total"]  # the stages of the sampling thread fit in its time
     text = breakdown.table(result)
     assert "sampler bookkeeping" in text and "| bare evaluations" in text
+    lengths = breakdown.lengths_table(result)
+    assert len(result["lengths"]) == 2 and lengths.count("[(0.") == 2  # each job, its band
+
+
+def test_start_cpu_smallest() -> None:
+    imports, load = breakdown.start_cpu("mnist")
+    assert imports > 0 and load >= 0
 
 
 def test_quality_smallest_spends_the_budget() -> None:

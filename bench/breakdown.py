@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -34,7 +37,7 @@ import torch
 
 import pipeline.runner.actor as actor_module
 import pipeline.sampler.engine as engine_module
-from bench.packing import bare_row_seconds
+from bench.packing import bare_row_seconds, process_cpu_seconds
 from pipeline import zoo
 from pipeline.runner import Worker
 from pipeline.runner.models import Models
@@ -89,28 +92,31 @@ def sweep_config(preset: str, size: int | None, units: int, n: int, out: Path) -
     ])
 
 
-def start_seconds(model: dict[str, Any], actor: bool = True) -> tuple[float | None, float]:
+def start_seconds(
+    model: dict[str, Any], actor: bool = True
+) -> tuple[float | None, float, float | None]:
     """Seconds until a new Ray actor running :class:`Worker` answers (its process, imports
-    and model loading; None unless ``actor``), and of one load of the models in this
-    process (weights cached)."""
+    and model loading; None unless ``actor``), of one load of the models in this process
+    (weights cached), and the CPU seconds the actor's process had used when it answered."""
     begin = time.perf_counter()
     Models(model, torch.device("cpu"))
     load = time.perf_counter() - begin
     if not actor:
-        return None, load
+        return None, load, None
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
     try:
         begin = time.perf_counter()
         handle = ray.remote(Worker).options(num_cpus=1).remote(model)
-        ray.get(handle.describe.remote())
+        info = ray.get(handle.describe.remote())
         seconds = time.perf_counter() - begin
+        cpu = process_cpu_seconds(info["pid"])
         ray.kill(handle)
     finally:
         if started:
             ray.shutdown()
-    return seconds, load
+    return seconds, load, cpu
 
 
 def breakdown(preset: str = "mnist", size: int | None = None, units: int = 8, n: int = 50,
@@ -123,7 +129,7 @@ def breakdown(preset: str = "mnist", size: int | None = None, units: int = 8, n:
         with tempfile.TemporaryDirectory(prefix="bench-breakdown-") as tmp:
             cfg = sweep_config(preset, size, units, n, Path(tmp) / "out")
             jobs, model = expand(cfg), model_settings(to_plain(cfg))
-            start, load = start_seconds(model, actor)
+            start, load, start_cpu_s = start_seconds(model, actor)
             worker = Worker(model, root=str(Path(tmp) / "out"), jobs_per_batch=batch)
             with timers() as seconds:
                 begin = time.perf_counter()
@@ -141,10 +147,47 @@ def breakdown(preset: str = "mnist", size: int | None = None, units: int = 8, n:
     backwards = sum(int(o.stats.get("evals_backward") or 0) for o in outcomes)
     bare = (forwards - backwards) * t_plain + backwards * t_both
     stages = dict(seconds)
+    bands = {job.job_id: [(b.lo, b.hi) for b in job.bands] for job in jobs}
+    lengths = [(o.job_id, bands[o.job_id], o.stats.get("evals_forward"),
+                o.stats.get("evals_backward"), o.status) for o in outcomes]
     return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
             "statuses": sorted(o.status for o in outcomes), "total": stages.pop(SAMPLING),
             "wall": wall, "bare": bare, "stages": stages, "actor_start": start,
-            "model_load": load}
+            "model_load": load, "actor_start_cpu": start_cpu_s, "lengths": lengths}
+
+
+START_CPU = """
+import sys, time
+import pipeline.runner.actor  # what an actor imports
+imported = time.process_time()
+import torch
+from pipeline.runner.models import Models
+from pipeline.sweep import compose, to_plain
+from pipeline.sweep.expand import model_settings
+model = model_settings(to_plain(compose(sys.argv[1:])))
+begin = time.process_time()
+Models(model, torch.device("cpu"))
+print(imported, time.process_time() - begin)
+"""
+
+
+def start_cpu(preset: str, size: int | None = None) -> tuple[float, float]:
+    """CPU seconds, in a new Python process on one thread, of an actor's imports and of
+    loading the preset's models after them (other processes do not inflate CPU time)."""
+    options = [] if size is None else [f"+network.options.size={size}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", START_CPU, f"preset={preset}", *options],
+                         capture_output=True, text=True, check=True, env=env)
+    imports, load = out.stdout.split()[-2:]
+    return float(imports), float(load)
+
+
+def lengths_table(result: dict[str, Any]) -> str:
+    """Markdown table of each job's length: its bands and the rows it evaluated."""
+    lines = ["| job | bands | rows forward / backward | status |", "|---|---|---|---|"]
+    lines += [f"| {job[:8]} | {bands} | {fwd} / {bwd} | {status} |"
+              for job, bands, fwd, bwd, status in result["lengths"]]
+    return "\n".join(lines)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -166,8 +209,11 @@ def table(result: dict[str, Any]) -> str:
              "| stage | CPU s | share of the sampling thread |", "|---|---|---|"]
     lines += [f"| {name} | {sec:.2f} | {sec / total:.2f} |" for name, sec in rows]
     start = result["actor_start"]
+    cpu = result["actor_start_cpu"]
     lines += [f"| (apart, wall s) a Ray actor's start until it answers | "
               f"{'not measured' if start is None else f'{start:.2f}'} | |",
+              f"| (apart, CPU s) its process's CPU time when it answered | "
+              f"{'not measured' if cpu is None else f'{cpu:.2f}'} | |",
               f"| (apart, wall s) loading the models | {result['model_load']:.2f} | |"]
     return "\n".join(lines)
 
@@ -180,6 +226,16 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--no-actor-start", action="store_true",
                         help="do not start a Ray actor to time its start")
+    parser.add_argument("--jobs", action="store_true", help="also each job's length")
+    parser.add_argument("--start-cpu", action="store_true",
+                        help="only the CPU time of an actor's imports and model loading")
     args = parser.parse_args()
-    print(table(breakdown(args.preset, args.size, args.units, args.n,
-                          actor=not args.no_actor_start)))
+    if args.start_cpu:
+        imports, load = start_cpu(args.preset, args.size)
+        print(f"an actor's imports {imports:.2f} CPU s, loading the models {load:.2f} CPU s")
+    else:
+        result = breakdown(args.preset, args.size, args.units, args.n,
+                           actor=not args.no_actor_start)
+        print(table(result))
+        if args.jobs:
+            print("\n" + lengths_table(result))

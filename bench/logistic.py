@@ -3,7 +3,11 @@
 The unit is sigma(w.x + c) on x in [0, 1]^64 (centred), band [0.6, 0.8]; G is sigmoid
 pixels and E the identity (diversity and redundancy in input space). Each variant runs
 on the same seeds; the reference row is 500 independent uniform samples of the inverse
-set (rejection sampling), the best redundancy any sampler could show.
+set (rejection sampling), the best redundancy any sampler could show. Steps are
+iterations of the K chains; the evaluation columns count rows of G and the unit per
+returned sample, forward and backward, and their cost in forward-equivalents (a backward
+counts as two forwards), so that the default's forward-only exploration and the fast
+sampler's forward + backward steps compare.
 """
 
 from __future__ import annotations
@@ -89,6 +93,9 @@ def run(n: int = N, seeds: tuple[int, ...] = SEEDS) -> list[dict]:
             "mean_pairwise",
         ):
             row[key] = statistics.mean(float(s[key]) for s in stats)
+        for key, count in (("forward", "evals_forward"), ("backward", "evals_backward")):
+            row[key] = statistics.mean(s[count] / max(s["n_returned"], 1) for s in stats)
+        row["cost"] = row["forward"] + 2 * row["backward"]
         rows.append(row)
     ref = uniform_reference(model, n)
     rows.append(
@@ -103,6 +110,9 @@ def run(n: int = N, seeds: tuple[int, ...] = SEEDS) -> list[dict]:
             "redundancy": ref["redundancy"],
             "mean_nn": ref["mean_nn"],
             "mean_pairwise": ref["mean_pairwise"],
+            "forward": None,
+            "backward": None,
+            "cost": None,
             "seconds": None,
         }
     )
@@ -113,9 +123,10 @@ def table(rows: list[dict]) -> str:
     """Markdown table of the rows."""
     head = (
         "| variant | seed steps | sampling steps | returned | feasibility | duplicates | "
-        "edge share | redundancy | mean NN | mean pairwise | s |"
+        "edge share | redundancy | mean NN | mean pairwise | fwd / sample | bwd / sample | "
+        "fwd-equiv. / sample | s |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 14]
 
     def fmt(v, spec):
         return "-" if v is None else format(v, spec)
@@ -126,7 +137,8 @@ def table(rows: list[dict]) -> str:
             f"{fmt(r['n_returned'], '.0f')} | {fmt(r['feasibility'], '.3f')} | "
             f"{fmt(r['duplicates'], '.0f')} | {fmt(r['edge_share'], '.3f')} | "
             f"{fmt(r['redundancy'], '.3f')} | {fmt(r['mean_nn'], '.3f')} | "
-            f"{fmt(r['mean_pairwise'], '.2f')} | {fmt(r['seconds'], '.2f')} |"
+            f"{fmt(r['mean_pairwise'], '.2f')} | {fmt(r['forward'], '.1f')} | "
+            f"{fmt(r['backward'], '.1f')} | {fmt(r['cost'], '.1f')} | {fmt(r['seconds'], '.2f')} |"
         )
     return "\n".join(lines)
 

@@ -16,7 +16,10 @@ gradient; a forward-only row at the bare ``torch.no_grad`` forward per row, a gr
 at the bare forward-with-autograd + backward per row, both timed at the batch's 40 rows on
 one thread, in CPU time: ``time.thread_time``, so that other processes on a shared
 machine do not inflate it) over wall time x actors. Wall time starts after Ray is up and
-includes the actors' start and model loading.
+includes the actors' start and model loading. Beside it, the bare time over the actors'
+CPU time (user + system, all their threads, start-up included, read from /proc as the
+sweep stops them): what the actors spent on anything but bare evaluations, whatever the
+machine's load (it does not see idle time: waiting for work, the tail).
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -37,6 +42,7 @@ import torch
 
 from bench.common import observed, quantile_band
 from pipeline import zoo
+from pipeline.runner import Pool
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sweep import compose, run
 
@@ -122,13 +128,40 @@ def bare_row_seconds(
     return statistics.median(plain) / rows, statistics.median(both) / rows
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def actors_cpu(seconds: list[float]) -> Iterator[None]:
+    """While the block runs, append to ``seconds`` the CPU seconds of each actor of a sweep's
+    pool, read just before the pool stops it (Ray on this machine: the actors' /proc)."""
+    stop = Pool.stop
+
+    def reading(self: Pool) -> None:
+        seconds.extend(process_cpu_seconds(actor.info["pid"]) for actor in self.actors.values())
+        stop(self)
+
+    Pool.stop = reading
+    try:
+        yield
+    finally:
+        Pool.stop = stop
+
+
 def device_efficiency(
     units: int = 8, n: int = 50, actors: int = 2, batch: int = 4, preset: str = "mnist",
-    size: int | None = None, overrides: tuple = (),
+    size: int | None = None, overrides: tuple = (), layer: str | None = None,
 ) -> dict:
     """Bare evaluation time of a sweep's evaluations over wall time x actors (``size``: the
     network's input side, for presets that take one; ``overrides``: more sweep settings,
-    e.g. ``("sampler.method=fast",)``)."""
+    e.g. ``("sampler.method=fast",)``; ``layer``: the units' layer, None: the output layer,
+    e.g. ``"fc6"`` for more than mnist's 10 logits)."""
     options = {} if size is None else {"size": size}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -142,15 +175,17 @@ def device_efficiency(
         with tempfile.TemporaryDirectory(prefix="bench-eff-") as tmp:
             cfg = compose([
                 f"preset={preset}", *[f"+network.options.{k}={v}" for k, v in options.items()],
-                f"neurons.select=[{{layer: null, units: {list(range(units))}}}]",
+                f"neurons.select=[{{layer: {layer or 'null'}, units: {list(range(units))}}}]",
                 f"sampler.n={n}", "sampler.k=10", f"cluster.actors={actors}",
                 "cluster.num_cpus=1", f"cluster.jobs_per_batch={batch}",
                 "cluster.progress_seconds=1000", f"output.dir={Path(tmp) / 'out'}",
                 "name=bench-eff", *overrides,
             ])
-            start = time.perf_counter()
-            root = run(cfg, progress_stream=io.StringIO())
-            wall = time.perf_counter() - start
+            cpu: list[float] = []
+            with actors_cpu(cpu):
+                start = time.perf_counter()
+                root = run(cfg, progress_stream=io.StringIO())
+                wall = time.perf_counter() - start
             jobs = pq.read_table(root / "jobs").to_pylist()
     finally:
         if started:
@@ -159,20 +194,23 @@ def device_efficiency(
     forwards = sum(int(s.get("evals_forward") or 0) for s in stats)
     backwards = sum(int(s.get("evals_backward") or 0) for s in stats)
     bare = (forwards - backwards) * t_plain + backwards * t_both
-    return {"preset": preset + (f" {size} px" if size else ""), "jobs": len(jobs),
+    return {"preset": preset + (f" {size} px" if size else "") + (f" {layer}" if layer else ""),
+            "jobs": len(jobs),
             "n": n, "jobs_per_batch": batch, "evaluations": f"{forwards} / {backwards}",
-            "bare": bare, "wall": wall, "actors": actors, "efficiency": bare / (wall * actors)}
+            "bare": bare, "wall": wall, "actors": actors, "efficiency": bare / (wall * actors),
+            "actors_cpu": sum(cpu), "cpu_share": bare / max(sum(cpu), 1e-9)}
 
 
 def efficiency_table(rows: list[dict]) -> str:
     """Markdown table of device-efficiency measurements (one row each)."""
     return "\n".join([
         "| preset | jobs | n | jobs per batch | rows forward / backward | bare s | wall s | "
-        "actors | efficiency |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "actors | efficiency | actors' CPU s | bare / actors' CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *[f"| {r['preset']} | {r['jobs']} | {r['n']} | {r['jobs_per_batch']} | "
           f"{r['evaluations']} | {r['bare']:.1f} | {r['wall']:.1f} | {r['actors']} | "
-          f"{r['efficiency']:.2f} |" for r in rows],
+          f"{r['efficiency']:.2f} | {r['actors_cpu']:.1f} | {r['cpu_share']:.2f} |"
+          for r in rows],
     ])
 
 

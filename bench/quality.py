@@ -1,7 +1,12 @@
 """Quality at equal compute: feasibility and diversity of every method on one neuron and band.
 
 Every method gets about the same budget B of chain-evaluations (one forward + backward of
-G and the network for one chain; the column says what each used): the fast variants run
+G and the network for one chain; the column says what each used), that is 3B
+forward-equivalent evaluations (a backward counts as two forwards; the "fwd-equiv." column
+says what each used). The default (``ess``: the prior restricted to the band, exploring
+by forward passes only) gets those 3B forward-equivalents (``budget`` = 3B / n per
+requested sample, with n = 3B so that the budget, not n, ends it) and keeps every sample
+its thinning keeps. The fast variants run
 K = 10 chains for B / K iterations in all (seeds included) and keep every sample they
 accept; the joint problem (eq. 15) and multi-start activation maximisation optimise m
 codes for B / m steps; the PPGN-style sampler runs K chains for B / K steps; lucent
@@ -16,6 +21,7 @@ mean near-duplicates.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 
@@ -41,6 +47,8 @@ SETUPS = {  # preset -> neuron, band quantiles, budget B, m
     "mnist": {"unit": "3", "band": (0.9, 0.99), "budget": 3000, "m": 50},
 }
 LUCENT_DIVERSITY_LAYER = "features.17"
+ESS = "default (ess: prior restricted to the band)"
+FOURIER = "this sampler (`method=\"fast\"`), Fourier G (`imagenet` preset)"
 
 
 def variants(budget: int, m: int) -> dict[str, dict]:
@@ -49,6 +57,7 @@ def variants(budget: int, m: int) -> dict[str, dict]:
     paper = {k: v for k, v in pipeline.SamplerConfig.paper().to_dict().items()
              if k not in ("k", "quantize")}
     return {
+        ESS: {"method": "ess", "n": 3 * budget, "budget": 1.0},
         "fast sampler (with remedies)": {**fast, "n": budget},
         "eq. 13: diversity in code space": {**fast, "n": budget, "diversity": "code"},
         "eq. 14: no diversity term": {**fast, "n": budget, "diversity": "none"},
@@ -85,15 +94,18 @@ def measure(
     in_band: torch.Tensor,
     produced_share: float | None,
     evaluations: int,
+    cost: int,
     seconds: float,
     m: int,
     spaces: dict[str, Callable[[torch.Tensor], torch.Tensor]],
 ) -> dict:
-    """A table row: feasibility, then diversity of m evenly spaced in-band samples per space."""
+    """A table row: feasibility, then diversity of m evenly spaced in-band samples per space.
+
+    ``evaluations`` are chain-evaluations, ``cost`` forward-equivalents (a backward is two)."""
     good = inputs[in_band] if int(in_band.sum()) > 1 else inputs
     chosen = good[evenly(good.shape[0], m)]
     row = {
-        "method": name, "evaluations": evaluations, "produced": inputs.shape[0],
+        "method": name, "evaluations": evaluations, "cost": cost, "produced": inputs.shape[0],
         "feasibility": produced_share, "used": chosen.shape[0], "seconds": seconds,
         "ignores_band": int(in_band.sum()) < 2,
     }
@@ -125,7 +137,8 @@ def run(preset_name: str = "faces", budget: int | None = None, m: int | None = N
         result = fit_budget(preset.generator, E, [(f, *band)], settings, n, budget)
         seconds = time.perf_counter() - start
         rows.append(measure(name, result.inputs, result.in_band, feasibility(result),
-                            chain_evaluations(result), seconds, m, spaces))
+                            chain_evaluations(result), forward_equivalents(result), seconds,
+                            m, spaces))
     notes = {}
     if lucent and preset_name != "mnist":
         rows += lucent_rows(preset, f, band, budget, m, spaces, notes)
@@ -142,10 +155,10 @@ def lucent_rows(preset: zoo.Preset, f: pipeline.Neuron, band: tuple[float, float
     g = fourier.neuron(f.unit, layer=f.layer)
     start = time.perf_counter()
     result = fit_budget(fourier.generator, fourier.encoder(), [(g, *band)],
-                        {"max_sample_steps": None}, budget, budget)
-    rows = [measure("this sampler, Fourier G (`imagenet` preset)", result.inputs,
+                        {"method": "fast", "max_sample_steps": None}, budget, budget)
+    rows = [measure(FOURIER, result.inputs,
                     result.in_band, feasibility(result), chain_evaluations(result),
-                    time.perf_counter() - start, m, spaces)]
+                    forward_equivalents(result), time.perf_counter() - start, m, spaces)]
     why = lucent_baseline.missing()
     if why is not None:
         notes["lucent"] = why
@@ -159,7 +172,8 @@ def lucent_rows(preset: zoo.Preset, f: pipeline.Neuron, band: tuple[float, float
         acts = g(images)
     inside = (acts >= band[0]) & (acts <= band[1])
     rows.append(measure(f"torch-lucent, diversity on {LUCENT_DIVERSITY_LAYER}", images, inside,
-                        float(inside.float().mean()), budget // K * K, seconds, m, spaces))
+                        float(inside.float().mean()), budget // K * K, 3 * (budget // K * K),
+                        seconds, m, spaces))
     notes["lucent"] = (f"lucent's activations at its 5 snapshots: min {float(acts.min()):.1f}, "
                        f"median {float(acts.median()):.1f}, max {float(acts.max()):.1f}")
     return rows
@@ -168,11 +182,12 @@ def lucent_rows(preset: zoo.Preset, f: pipeline.Neuron, band: tuple[float, float
 def table(rows: list[dict], setting: dict) -> str:
     """Markdown: one line naming the setting, then the table."""
     spaces = setting["spaces"]
-    head = ["method", "chain-evals", "produced", "feasibility", "in band used"]
+    head = ["method", "chain-evals", "fwd-equiv.", "produced", "feasibility", "in band used"]
     head += [f"{s}: mean / NN dist." for s in spaces] + ["s"]
     lines = [
         f"`{setting['preset']}`, neuron {setting['neuron']}, band [{setting['band'][0]}, "
-        f"{setting['band'][1]}], budget B = {setting['budget']} chain-evaluations, "
+        f"{setting['band'][1]}], budget B = {setting['budget']} chain-evaluations "
+        f"({3 * setting['budget']} forward-equivalents), "
         f"m = {setting['m']}.",
         "",
         "| " + " | ".join(head) + " |",
@@ -180,7 +195,7 @@ def table(rows: list[dict], setting: dict) -> str:
     ]
     for r in rows:
         used = f"{r['used']}*" if r["ignores_band"] else str(r["used"])
-        cells = [r["method"], str(r["evaluations"]), str(r["produced"]),
+        cells = [r["method"], str(r["evaluations"]), str(r["cost"]), str(r["produced"]),
                  fmt(r["feasibility"], ".2f"), used]
         cells += [f"{fmt(r[s][0], '.3g')} / {fmt(r[s][1], '.3g')}" for s in spaces]
         cells.append(f"{r['seconds']:.0f}")
@@ -193,7 +208,16 @@ def table(rows: list[dict], setting: dict) -> str:
     return "\n".join(lines)
 
 
+def forward_equivalents(result: pipeline.SampleSet) -> int:
+    """Evaluations of G and the network spent on a result, in forwards (a backward is two)."""
+    return int(result.stats["evals_forward"] + 2 * result.stats["evals_backward"])
+
+
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default=",".join(SETUPS), help="comma-separated")
+    parser.add_argument("--budget", type=int, default=None, help="B (default: per preset)")
+    args = parser.parse_args()
     torch.set_num_threads(2)
-    for name in SETUPS:
-        print(table(*run(name)))
+    for name in args.presets.split(","):
+        print(table(*run(name, budget=args.budget)), flush=True)

@@ -71,10 +71,15 @@ def test_gpu_script_without_gpu_says_so() -> None:
 
 def test_logistic_smallest() -> None:
     rows = logistic.run(n=20, seeds=(0,))
-    ours = rows[0]
-    assert ours["n_returned"] == 20 and ours["feasibility"] == 1.0
-    assert rows[-1]["variant"].startswith("independent uniform")
-    assert len(logistic.table(rows).splitlines()) == 2 + len(rows)
+    ours, fast = rows[0], rows[1]
+    assert ours["variant"].startswith("default (ess")  # the default, beside the fast rows
+    assert ours["n_returned"] == 20 and ours["feasibility"] == 1.0  # every sample in band
+    assert ours["backward"] < ours["forward"]  # exploring is forward only
+    assert fast["variant"].startswith("fast sampler") and fast["forward"] == fast["backward"] > 0
+    assert fast["cost"] == fast["forward"] + 2 * fast["backward"]  # a backward is two forwards
+    assert rows[-1]["variant"].startswith("independent uniform") and rows[-1]["cost"] is None
+    lines = logistic.table(rows).splitlines()
+    assert len(lines) == 2 + len(rows) and "fwd-equiv. / sample" in lines[0]
 
 
 def test_efficiency_smallest() -> None:
@@ -113,16 +118,32 @@ def test_packing_and_ray_smallest(ray_session) -> None:
     assert "speed-up" in packing.table(rows + ray_rows)
 
 
+def test_device_efficiency_smallest_reads_the_actors_cpu(ray_session) -> None:
+    row = packing.device_efficiency(units=1, n=5, actors=1, batch=1)
+    assert row["jobs"] == 2 and row["actors"] == 1
+    assert 0 < row["bare"] and 0 < row["actors_cpu"] < 10 * row["wall"]  # one actor's, in s
+    assert 0 < row["efficiency"] and 0 < row["cpu_share"] == row["bare"] / row["actors_cpu"]
+    assert "bare / actors' CPU" in packing.efficiency_table([row])
+
+
 def test_breakdown_smallest_accounts_for_the_sampling_time(ray_session) -> None:
     result = breakdown.breakdown(units=1, n=5)
     assert result["jobs"] == 2 and set(result["statuses"]) <= {"done", "partial"}
     stages = result["stages"]
     assert 0 < result["bare"] and result["actor_start"] > 0 and result["model_load"] > 0
+    assert result["actor_start_cpu"] > 0 and "its process's CPU time" in breakdown.table(result)
     assert stages["evaluations (evaluate_batch)"] > 0 and stages[breakdown.WRITER[1]] > 0
     sampling = sum(sec for name, sec in stages.items() if name not in breakdown.WRITER)
     assert sampling < result["total"]  # the stages of the sampling thread fit in its time
     text = breakdown.table(result)
     assert "sampler bookkeeping" in text and "| bare evaluations" in text
+    lengths = breakdown.lengths_table(result)
+    assert len(result["lengths"]) == 2 and lengths.count("[(0.") == 2  # each job, its band
+
+
+def test_start_cpu_smallest() -> None:
+    imports, load = breakdown.start_cpu("mnist")
+    assert imports > 0 and load >= 0
 
 
 def test_quality_smallest_spends_the_budget() -> None:
@@ -134,6 +155,18 @@ def test_quality_smallest_spends_the_budget() -> None:
     assert by["fast sampler (with remedies)"]["feasibility"] == 1.0
     assert by["fast sampler (with remedies)"]["used"] == 5
     assert "pixels 28x28: mean / NN dist." in quality.table(rows, setting)
+
+
+def test_quality_ess_row_spends_the_budget_in_forward_equivalents() -> None:
+    only = [quality.ESS, "fast sampler (with remedies)"]
+    rows, setting = quality.run("mnist", budget=300, m=5, only=only)
+    ess, fast = rows
+    assert ess["method"] == quality.ESS and ess["feasibility"] == 1.0  # its samples in band
+    assert ess["used"] == 5 and ess["produced"] >= 5
+    assert 3 * 300 <= ess["cost"] < 3 * 300 + 200  # 3B, overshooting by at most a step
+    assert ess["cost"] < 3 * ess["evaluations"]  # exploring is forward only
+    assert fast["cost"] == 3 * fast["evaluations"]  # every fast step has a backward
+    assert "(900 forward-equivalents)" in quality.table(rows, setting)
 
 
 def test_second_feature_spaces() -> None:

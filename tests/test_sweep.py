@@ -219,16 +219,18 @@ def test_progress_line_counts_rate_and_eta() -> None:
 
 
 class SlowFreeing(Worker):
-    """Takes three seconds more per job; its first job frees the CPU ``blocker`` holds."""
+    """Takes three seconds more per job; its first job frees the CPU ``blocker`` holds, after
+    those three seconds (so, however fast this actor started, after the pool's start timeout
+    of 3 s has given up the actor that could not be placed)."""
 
     def prepare(self, job):
         import ray
 
+        time.sleep(3)
         try:
             ray.kill(ray.get_actor("blocker"))
         except ValueError:  # already freed
             pass
-        time.sleep(3)
         return super().prepare(job)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -49,6 +50,20 @@ def test_names_and_unknown_preset():
         zoo.load("cifar")
     with pytest.raises(ConfigError, match="unknown option"):
         zoo.load("mnist", size=3)
+
+
+def test_mnist_loads_without_torchvision():
+    """A preset's module is imported only when it is built: a sweep actor of the mnist preset
+    does not pay torchvision's imports (seconds per actor)."""
+    code = (
+        "import sys\n"
+        "import pipeline.runner.actor\n"
+        "from pipeline import zoo\n"
+        "preset = zoo.load('mnist')\n"
+        "print(preset.name, 'torchvision' in sys.modules, 'pipeline.zoo.faces' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["mnist", "False", "False"], out.stdout + out.stderr
 
 
 def test_labels_and_lookup():

@@ -253,8 +253,9 @@ def wait_for_capacity(num_cpus: float, gpus: float, timeout: float) -> int:
     )
 
 
-def actor_shape(settings: ClusterSettings, jobs: int) -> tuple[int, float, float]:
-    """``(actors, cpus each, gpus each)`` for the connected cluster and ``jobs`` to run.
+def actor_shape(settings: ClusterSettings, jobs: int | None) -> tuple[int, float, float]:
+    """``(actors, cpus each, gpus each)`` for the connected cluster and ``jobs`` to run
+    (None: not known yet, no limit from it).
 
     auto: one actor per GPU (``gpus_per_actor`` each) when the cluster has GPUs, else one
     per ``num_cpus`` CPUs; never more actors than jobs, nor than the free resources of the
@@ -271,7 +272,7 @@ def actor_shape(settings: ClusterSettings, jobs: int) -> tuple[int, float, float
             "cluster.actors=%d but the Ray cluster's free resources hold only %d actors of %g CPUs "
             "and %g GPUs; running %d", count, fits, settings.num_cpus, per_gpu, fits,
         )
-    return max(1, min(count, fits, jobs)), settings.num_cpus, per_gpu
+    return max(1, min(count, fits, fits if jobs is None else jobs)), settings.num_cpus, per_gpu
 
 
 def wait_for_nodes(address: str, count: int, timeout: float) -> int:

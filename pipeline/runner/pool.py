@@ -7,7 +7,8 @@ takes its slots at the next iteration, without waiting for the driver; the rest 
 the driver's queue for whichever actor frees slots first (so actors end together). The
 actor writes each job's samples shard itself; the driver commits the job's record once
 the shard is there. A job that failed is queued again, up to ``retries`` times, then
-recorded as failed.
+recorded as failed. Jobs are handed out longest first, by a guess
+(:mod:`pipeline.runner.order`), so that short jobs, not long ones, end the sweep.
 
 The pool neither hangs nor wastes: each actor runs in a placement group of its own
 (:mod:`pipeline.runner.placement`); an actor whose group Ray cannot place on a node within
@@ -34,6 +35,7 @@ from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.runner.actor import Outcome, Worker
 from pipeline.runner.cluster import ClusterSettings, actor_shape, capacity
 from pipeline.runner.job import JobSpec
+from pipeline.runner.order import longest_first
 from pipeline.runner.placement import PlacementGroup, placed, release, released, reserve, strategy
 from pipeline.runner.progress import SweepProgress
 from pipeline.store import ObjectSweepStore, SweepStore, job_table, worker_env
@@ -132,13 +134,26 @@ class Pool:
         self._ids += 1
         self.actors[self._ids] = _Actor(handle, group, info)
 
-    def _start_first(self) -> None:
-        """Start the pool; return once one actor has loaded the models (the others join as
-        they start). An actor failing to load the models is a :class:`ConfigError` (the
-        same on every try); none placed within ``start_timeout`` an :class:`EnvironmentFault`.
-        """
-        for _ in range(self.shape[0]):
+    def launch(self, jobs: int | None = None) -> None:
+        """Start the pool's actors now, without waiting for them: for up to ``jobs`` jobs
+        (None: not known yet, e.g. while the driver still expands the sweep; :meth:`run`
+        then ends the actors beyond its jobs' count). Their process start, imports and
+        model loading overlap whatever the driver does next."""
+        self.shape = actor_shape(self.settings, jobs)
+        for _ in range(self.shape[0] - len(self.starting) - len(self.actors)):
             self._launch()
+
+    def _trim(self, jobs: int) -> None:
+        """End the starting actors beyond one per job (launched before the count was known)."""
+        surplus = min(len(self.actors) + len(self.starting) - max(jobs, 1), len(self.starting))
+        if surplus > 0:
+            self._end(list(self.starting)[-surplus:])
+        self.shape = (min(self.shape[0], max(jobs, 1)), *self.shape[1:])
+
+    def _start_first(self) -> None:
+        """Return once one actor has loaded the models (the others join as they start). An
+        actor failing to load the models is a :class:`ConfigError` (the same on every try);
+        none placed within ``start_timeout`` an :class:`EnvironmentFault`."""
         while not self.actors:
             ready, _ = ray.wait(list(self.starting), num_returns=1,
                                 timeout=self.settings.progress_seconds)
@@ -148,7 +163,7 @@ class Pool:
             try:
                 self._join(ready[0])
             except RayError as err:
-                self._stop()
+                self.stop()
                 raise ConfigError(f"a sweep actor failed to start: {_reason(err)}") from None
 
     def _started(self, ref: Any) -> None:
@@ -164,12 +179,16 @@ class Pool:
         self._give_up([ref for ref, (_, group, since) in self.starting.items()
                        if now - since >= self.start_timeout and not placed(group)])
 
-    def _give_up(self, refs: list[Any]) -> None:
-        """Kill these starting actors (not placed in time) and go on without them."""
+    def _end(self, refs: list[Any]) -> None:
+        """Kill these starting actors (by their ``describe`` refs) and free their resources."""
         for ref in refs:
             handle, group, _ = self.starting.pop(ref)
             ray.kill(handle)
             release(group)
+
+    def _give_up(self, refs: list[Any]) -> None:
+        """Kill these starting actors (not placed in time) and go on without them."""
+        self._end(refs)
         if refs:
             self._shrunk(f"{len(refs)} actor(s) could not start within {self.start_timeout:g} s "
                          "(no free resources)")
@@ -222,9 +241,10 @@ class Pool:
         self._next_growth = 0.0
         return jobs[:running]
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
         """Kill every actor, remove their placement groups and wait (briefly) until Ray has,
-        so that a sweep started next in the same Ray session finds their resources free."""
+        so that a sweep started next in the same Ray session finds their resources free.
+        Safe to call again."""
         ends = [(a.handle, a.group) for a in self.actors.values()]
         ends += [(handle, group) for handle, group, _ in self.starting.values()]
         for handle, group in ends:
@@ -258,17 +278,21 @@ class Pool:
         """Run ``jobs`` to completion; return how many ended with each status."""
         counts = dict.fromkeys(STATUSES, 0)
         if not jobs:
+            self.stop()
             return counts
-        self.queue.extend((job, 0) for job in jobs)
-        self.shape = actor_shape(self.settings, len(jobs))
+        self.queue.extend((job, 0) for job in longest_first(jobs))
         try:
+            if self.actors or self.starting:  # launched early (see launch)
+                self._trim(len(jobs))
+            else:
+                self.launch(len(jobs))
             self._start_first()
             progress.start()
             self._fill()
             while self.queue or any(actor.jobs for actor in self.actors.values()):
                 self._step(counts, progress)
         finally:
-            self._stop()
+            self.stop()
         progress.close()
         return counts
 

@@ -58,7 +58,9 @@ def run(cfg: DictConfig | dict[str, Any], progress_stream: TextIO | None = None)
     Resumes by default: jobs with a job record in the output folder are skipped. Uses the
     Ray session of this process if one is initialised, else starts or joins one (per
     ``cluster.address``) and shuts it down at the end. Returns the output folder (its URI
-    on an object store).
+    on an object store). In a new output folder the actors are launched first, so that
+    their start (process, imports, models) overlaps the expansion of the sweep; a resume
+    expands first (it may have nothing left to run).
 
     Ctrl-C or SIGTERM (see :mod:`pipeline.sweep.interrupt`) raise ``Interrupted`` carrying
     how many jobs are done. Bad settings raise a one-line :class:`ConfigError`; one found
@@ -67,28 +69,34 @@ def run(cfg: DictConfig | dict[str, Any], progress_stream: TextIO | None = None)
     """
     plain = to_plain(cfg)
     settings = ClusterSettings.from_config(plain["cluster"])
-    jobs = checked_jobs(plain)
     digest = sweep_hash(plain)
     record = {"name": plain.get("name"), **{key: plain[key] for key in RESULT_KEYS}}
     fmt = StoreFormat.from_config(plain["output"])
+    model = model_settings(plain)
     with open_store(plain["output"]["dir"], digest, record, fmt) as store:
-        finished = store.finished()
-        pending = [job for job in jobs if job.job_id not in finished]
-        progress = SweepProgress(len(jobs), len(jobs) - len(pending), settings.progress_seconds,
-                            progress_stream)
-        started = connect(settings) if pending else False
-        ids = {job.job_id for job in jobs}
+        fresh = not store.finished()  # a new sweep: every job will run
+        started = connect(settings) if fresh else False
+        pool = Pool(model, settings, store, digest)
         try:
+            if fresh:  # the actors start (processes, imports, models) while the driver expands
+                pool.launch()
+            jobs = checked_jobs(plain)
+            finished = store.finished()
+            pending = [job for job in jobs if job.job_id not in finished]
+            progress = SweepProgress(len(jobs), len(jobs) - len(pending),
+                                     settings.progress_seconds, progress_stream)
+            started = (connect(settings) if pending else False) or started
+            ids = {job.job_id for job in jobs}
             with counted(len(jobs), lambda: len(store.finished() & ids)):
-                counts = Pool(model_settings(plain), settings, store, digest).run(pending, progress)
+                counts = pool.run(pending, progress)
         finally:
+            pool.stop()
             if started:
                 ray.shutdown()
-        stream = progress.stream
         print(
             f"sweep {digest}: {len(jobs)} jobs ({len(jobs) - len(pending)} from earlier runs, "
             + ", ".join(f"{v} {k}" for k, v in counts.items())
             + f"); dataset at {store.root}",
-            file=stream,
+            file=progress.stream,
         )
         return store.root

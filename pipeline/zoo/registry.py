@@ -1,22 +1,37 @@
-"""The named presets and ``load``: one builder per name."""
+"""The named presets and ``load``: one builder per name.
+
+A preset's module is imported when the preset is first built, not before: ``faces`` and
+``imagenet`` pull in torchvision (seconds of imports in every sweep actor), which ``mnist``
+does not need.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from pipeline.errors import ConfigError
-from pipeline.zoo.faces import build_faces
-from pipeline.zoo.imagenet import build_imagenet
-from pipeline.zoo.mnist import build_mnist
 from pipeline.zoo.preset import Preset
 
+
+def _lazy(module: str, function: str) -> Callable[..., Preset]:
+    """A builder that imports ``module`` on its first call and calls its ``function``."""
+
+    def build(**options) -> Preset:
+        return getattr(importlib.import_module(module), function)(**options)
+
+    build.__name__ = build.__qualname__ = function
+    build.__doc__ = f"``{module}.{function}`` (the module is imported on the first call)."
+    return build
+
+
 BUILDERS: dict[str, Callable[..., Preset]] = {
-    "faces": build_faces,
-    "imagenet": build_imagenet,
-    "mnist": build_mnist,
+    "faces": _lazy("pipeline.zoo.faces", "build_faces"),
+    "imagenet": _lazy("pipeline.zoo.imagenet", "build_imagenet"),
+    "mnist": _lazy("pipeline.zoo.mnist", "build_mnist"),
 }
 
 

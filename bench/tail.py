@@ -28,9 +28,13 @@ the norms |z| of the kept samples' normal coordinates (smallest and largest; a d
 prior has |z| ~ sqrt(49,920) = 223) and, with the subspace kernel, the cosine between
 each kept sample's gradient (in z) and its chain's frozen basis U (mean and smallest; 1:
 U holds the gradient), a measurement only (its backward passes are not counted).
-``--burn-in`` sets the sampler's ``burn_in`` there (10).
+``--burn-in`` sets the sampler's ``burn_in`` there (10); ``--seed-step adam|normal``
+(repeatable) the seed optimiser(s) compared (``seed_step``; ``--seed-step-size`` for
+``normal``), ``--subspace off|on`` (repeatable) the kernels; the column "|z| of seeds"
+gives the seeds' norms as they reach the band (smallest and largest).
 
-``python -m bench.tail [--dim 500] [--n 200] [--budget 400] [--imagenet [--burn-in 10]]``.
+``python -m bench.tail [--dim 500] [--n 200] [--budget 400] [--imagenet [--burn-in 10]
+[--seed-step adam] [--seed-step-size 0.05] [--subspace off]]``.
 """
 
 from __future__ import annotations
@@ -191,7 +195,8 @@ COLUMNS = (("band", "band", None), ("subspace", "kernel", None), ("status", "sta
            ("thin", "thin", None), ("ESS", "ess", ".0f"), ("R-hat", "rhat", ".3f"),
            ("evals / effective sample", "per_effective", ".1f"), ("KS of w.z", "ks", ".3f"),
            ("std of the rest", "rest_std", ".3f"))
-IMAGENET_COLUMNS = COLUMNS[:-2] + (("|z| of seeds", "seed_norms", None),
+IMAGENET_COLUMNS = (("band", "band", None), ("subspace, seed step", "kernel", None),
+                    *COLUMNS[2:-2]) + (("|z| of seeds", "seed_norms", None),
                                    ("|z| of samples", "norms", None),
                                    ("cos(U, g) mean", "cos_mean", ".3f"),
                                    ("cos(U, g) min", "cos_min", ".3f"))

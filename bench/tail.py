@@ -28,9 +28,13 @@ the norms |z| of the kept samples' normal coordinates (smallest and largest; a d
 prior has |z| ~ sqrt(49,920) = 223) and, with the subspace kernel, the cosine between
 each kept sample's gradient (in z) and its chain's frozen basis U (mean and smallest; 1:
 U holds the gradient), a measurement only (its backward passes are not counted).
-``--burn-in`` sets the sampler's ``burn_in`` there (10).
+``--burn-in`` sets the sampler's ``burn_in`` there (10); ``--seed-step adam|normal``
+(repeatable) the seed optimiser(s) compared (``seed_step``; ``--seed-step-size`` for
+``normal``), ``--subspace off|on`` (repeatable) the kernels; the column "|z| of seeds"
+gives the seeds' norms as they reach the band (smallest and largest).
 
-``python -m bench.tail [--dim 500] [--n 200] [--budget 400] [--imagenet [--burn-in 10]]``.
+``python -m bench.tail [--dim 500] [--n 200] [--budget 400] [--imagenet [--burn-in 10]
+[--seed-step adam] [--seed-step-size 0.05] [--subspace off]]``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from bench.common import markdown_table
 from pipeline import zoo
 from pipeline.models.priors import Prior
 from pipeline.sampler import Problem, SamplerConfig, SampleSet, sample_problems
+from pipeline.sampler.explore import ExplorePhase
 from pipeline.sampler.subspace import SubspacePhase
 
 TAILS = (5.0, 10.0, 20.0)
@@ -133,33 +138,55 @@ def basis_cosines(f, generator: nn.Module, res: SampleSet, bases: torch.Tensor) 
     return along.norm(dim=1) / grad.norm(dim=1)
 
 
-def imagenet_rows(n: int = 20, budget: float = 100.0, burn_in: int = 10) -> list[dict]:
-    """The goldfish logit's thin bands on the overnight preset, both kernels."""
+def imagenet_rows(n: int = 20, budget: float = 100.0, burn_in: int = 10,
+                  seed_steps: tuple[str, ...] = ("adam",), step_size: float = 0.05,
+                  kernels: tuple[str, ...] = KERNELS) -> list[dict]:
+    """The goldfish logit's thin bands on the overnight preset, per seed step and kernel."""
     preset = zoo.load("imagenet", size=128)
     f, G = preset.neuron(GOLDFISH), preset.generator
     rows = []
     for lo, hi in IMAGENET_BANDS:
-        for kernel in KERNELS:
-            kernels: list = []
-            report = SubspacePhase._report
-
-            def keep_kernel(phase, report=report, kernels=kernels):
-                kernels.append(phase.kernel)
-                report(phase)
-
-            with mock.patch.object(SubspacePhase, "_report", keep_kernel):
-                res = sample_problems(G, preset.encoder(), [Problem([(f, lo, hi)], n=n)],
-                                      SamplerConfig(k=10, subspace=kernel, budget=budget,
-                                                    burn_in=burn_in))[0]
-            norms = (res.codes.flatten(1) / G.prior.scale).norm(dim=1)
-            row = {**_row(f"goldfish [{lo:g}, {hi:g}]", kernel, res),
-                   "norms": f"{float(norms.min()):.0f}-{float(norms.max()):.0f}",
-                   "cos_mean": None, "cos_min": None}
-            if kernels and len(res):
-                cos = basis_cosines(f, G, res, kernels[0].bases)
-                row["cos_mean"], row["cos_min"] = float(cos.mean()), float(cos.min())
-            rows.append(row)
+        for seed_step in seed_steps:
+            for kernel in kernels:
+                config = SamplerConfig(k=10, subspace=kernel, budget=budget, burn_in=burn_in,
+                                       seed_step=seed_step, seed_step_size=step_size)
+                rows.append(_imagenet_row(f, G, preset.encoder(), (lo, hi), n, config))
     return rows
+
+
+def _imagenet_row(f, G: nn.Module, E, band: tuple[float, float], n: int,
+                  config: SamplerConfig) -> dict:
+    """One job, with the |z| of its seeds (as they reach the band) and kept samples."""
+    bases: list = []
+    seeds: list[torch.Tensor] = []
+    report, begin = SubspacePhase._report, ExplorePhase._begin
+
+    def keep_kernel(phase, report=report):
+        bases.append(phase.kernel.bases)
+        report(phase)
+
+    def note_seeds(phase, view, rows, exact, begin=begin):
+        if not exact and bool(rows.any()):
+            seeds.append(G.prior.to_normal(phase.codes[rows]).norm(dim=1))
+        begin(phase, view, rows, exact)
+
+    with mock.patch.object(SubspacePhase, "_report", keep_kernel), \
+            mock.patch.object(ExplorePhase, "_begin", note_seeds):
+        res = sample_problems(G, E, [Problem([(f, *band)], n=n)], config)[0]
+    norms = G.prior.to_normal(res.codes.flatten(1)).norm(dim=1)
+    seed = torch.cat(seeds) if seeds else torch.zeros(0)
+    row = {**_row(f"goldfish [{band[0]:g}, {band[1]:g}]",
+                  f"{config.subspace}, {config.seed_step}", res),
+           "seed_norms": _span(seed), "norms": _span(norms), "cos_mean": None, "cos_min": None}
+    if bases and len(res):
+        cos = basis_cosines(f, G, res, bases[0])
+        row["cos_mean"], row["cos_min"] = float(cos.mean()), float(cos.min())
+    return row
+
+
+def _span(values: torch.Tensor) -> str:
+    """``min-max`` of ``values`` (rounded), or ``-``."""
+    return f"{float(values.min()):.0f}-{float(values.max()):.0f}" if len(values) else "-"
 
 
 COLUMNS = (("band", "band", None), ("subspace", "kernel", None), ("status", "status", None),
@@ -168,7 +195,9 @@ COLUMNS = (("band", "band", None), ("subspace", "kernel", None), ("status", "sta
            ("thin", "thin", None), ("ESS", "ess", ".0f"), ("R-hat", "rhat", ".3f"),
            ("evals / effective sample", "per_effective", ".1f"), ("KS of w.z", "ks", ".3f"),
            ("std of the rest", "rest_std", ".3f"))
-IMAGENET_COLUMNS = COLUMNS[:-2] + (("|z| of samples", "norms", None),
+IMAGENET_COLUMNS = (("band", "band", None), ("subspace, seed step", "kernel", None),
+                    *COLUMNS[2:-2]) + (("|z| of seeds", "seed_norms", None),
+                                   ("|z| of samples", "norms", None),
                                    ("cos(U, g) mean", "cos_mean", ".3f"),
                                    ("cos(U, g) min", "cos_min", ".3f"))
 
@@ -182,10 +211,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--imagenet", action="store_true", help="the goldfish logit's thin bands")
     ap.add_argument("--burn-in", type=int, default=10, help="burn-in transitions (--imagenet)")
+    ap.add_argument("--seed-step", action="append", choices=("adam", "normal"),
+                    help="seed optimiser(s) compared (--imagenet; default adam)")
+    ap.add_argument("--seed-step-size", type=float, default=0.05,
+                    help="seed_step_size of seed_step=normal (--imagenet)")
+    ap.add_argument("--subspace", action="append", choices=KERNELS,
+                    help="kernel(s) compared (--imagenet; default both)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.imagenet:
-        print(markdown_table(imagenet_rows(args.n, args.budget, args.burn_in), IMAGENET_COLUMNS))
+        rows = imagenet_rows(args.n, args.budget, args.burn_in, tuple(args.seed_step or ["adam"]),
+                             args.seed_step_size, tuple(args.subspace or KERNELS))
+        print(markdown_table(rows, IMAGENET_COLUMNS))
         return
     print(markdown_table(run(args.dim, args.n, args.budget), COLUMNS))
 

@@ -17,6 +17,7 @@ DIVERSITY = ("encoder", "code", "none")
 PRECISIONS = ("float32", "bf16-seeds")
 SUBSPACE = ("off", "on", "auto")
 KERNELS = ("slice", "bounce")
+SEED_STEPS = ("adam", "normal")
 
 
 @dataclass
@@ -41,7 +42,10 @@ class SamplerConfig:
     Seed phase (augmented Lagrangian): ``lr`` (Adam step on codes), ``steps_per_outer``
     gradient steps per outer iteration, ``mu0`` and ``mu_growth`` for the penalty
     weight mu, ``seed_shrink`` (seeds aim at this middle fraction of the band),
-    ``max_seed_steps``. Fast sampling phase: one gradient step per iteration of size
+    ``max_seed_steps``; ``seed_step`` (``ess``): ``adam``, or ``normal``: normalised gradient
+    steps in the prior's normal coordinates z of length ``seed_step_size`` x sqrt(d)
+    (:mod:`pipeline.sampler.normalstep`), which keep the coordinates the loss hardly
+    depends on near their prior draw. Fast sampling phase: one gradient step per iteration of size
     ``step_size`` per chain, grown by ``step_grow`` on success and cut by
     ``step_shrink`` (back towards the last feasible point) on failure when
     ``adaptive``; ``noise`` (random move relative to the step, projected off the constraint
@@ -67,6 +71,8 @@ class SamplerConfig:
     lr: float = 0.05
     steps_per_outer: int = 100
     max_seed_steps: int = 2000
+    seed_step: str = "adam"
+    seed_step_size: float = 0.05
     mu0: float = 10.0
     mu_growth: float = 10.0
     mu_max: float = 1e6
@@ -105,7 +111,7 @@ class SamplerConfig:
     def __post_init__(self) -> None:
         for name, allowed in (("method", METHODS), ("diversity", DIVERSITY),
                               ("precision", PRECISIONS), ("kernel", KERNELS),
-                              ("subspace", SUBSPACE)):
+                              ("subspace", SUBSPACE), ("seed_step", SEED_STEPS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         self._check_subspace()
@@ -132,6 +138,7 @@ class SamplerConfig:
             "projections",
             "budget",
             "subspace_rank",
+            "seed_step_size",
             "bounce_step",
             "bounce_time",
         ):

@@ -43,6 +43,7 @@ from pipeline.sampler.bounce import BounceKernel
 from pipeline.sampler.diagnostics import integrated_time, summary
 from pipeline.sampler.job import Evaluation, JobState, Phase
 from pipeline.sampler.lagrangian import ChainLagrangian, in_band, violation
+from pipeline.sampler.normalstep import NormalStep
 from pipeline.sampler.seeds import Adam
 from pipeline.sampler.slice import SliceKernel
 
@@ -59,7 +60,9 @@ class ChainSeeds:
         cfg = job.config
         self.job = job
         self.lagrangian = ChainLagrangian(job.lo, job.hi, chains, cfg.seed_shrink, cfg.mu0)
-        self.adam = Adam(like, cfg.lr)
+        self.adam: Adam | NormalStep = (
+            NormalStep(job.prior, cfg.seed_step_size) if cfg.seed_step == "normal"
+            else Adam(like, cfg.lr))
         self.steps = torch.zeros(chains, dtype=torch.long)
         self.last_gap = torch.full((chains,), float("inf"), device=like.device)
 
@@ -73,8 +76,9 @@ class ChainSeeds:
     def step(
         self, codes: torch.Tensor, view: Evaluation, rows: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One Adam step of the seeding ``rows`` (bool): the new codes, and which of them are
-        stuck (did not close 10% of their gap over their last outer iteration)."""
+        """One Adam (or ``seed_step="normal"``) step of the seeding ``rows`` (bool): the new
+        codes, and which of them are stuck (did not close 10% of their gap over their last
+        outer iteration)."""
         job, cfg = self.job, self.job.config
         codes = job.project(self.adam.step(codes, view.grad, rows))
         self.steps[rows.cpu()] += 1

@@ -60,7 +60,7 @@ class ChainSeeds:
         cfg = job.config
         self.job = job
         self.lagrangian = ChainLagrangian(job.lo, job.hi, chains, cfg.seed_shrink, cfg.mu0)
-        self.adam: Adam | NormalStep = (
+        self.optimiser: Adam | NormalStep = (
             NormalStep(job.prior, cfg.seed_step_size) if cfg.seed_step == "normal"
             else Adam(like, cfg.lr))
         self.steps = torch.zeros(chains, dtype=torch.long)
@@ -69,7 +69,7 @@ class ChainSeeds:
     def restart(self, rows: torch.Tensor) -> None:
         """Forget the multipliers and moments of ``rows``."""
         self.lagrangian.reset(rows)
-        self.adam.reset(rows)
+        self.optimiser.reset(rows)
         self.steps[rows.cpu()] = 0
         self.last_gap[rows] = float("inf")
 
@@ -80,7 +80,7 @@ class ChainSeeds:
         codes, and which of them are stuck (did not close 10% of their gap over their last
         outer iteration)."""
         job, cfg = self.job, self.job.config
-        codes = job.project(self.adam.step(codes, view.grad, rows))
+        codes = job.project(self.optimiser.step(codes, view.grad, rows))
         self.steps[rows.cpu()] += 1
         outer = rows & (self.steps.to(rows.device) % cfg.steps_per_outer == 0)
         stuck = torch.zeros_like(rows)

@@ -15,15 +15,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow.dataset as ds
 from pyarrow.fs import FileSystem
 
 from pipeline.store import schema
 from pipeline.store.shards import (
-    PARQUET,
     READ_ERRORS,
     PathT,
     footer_rows,
+    parquet_format,
     read_shard,
     stem,
     visible,
@@ -52,9 +51,11 @@ def recorded(records: Sequence[str | Path], fs: FileSystem | None = None) -> dic
     All records are read in one scan (about half a millisecond each); only if that fails,
     or a file does not hold the one record its name says, are they read one by one.
     """
+    import pyarrow.dataset as ds  # on first use: see parquet_format
+
     try:
-        dataset = ds.dataset([str(p) for p in records], schema=schema.JOBS, format=PARQUET,
-                             filesystem=fs)
+        dataset = ds.dataset([str(p) for p in records], schema=schema.JOBS,
+                             format=parquet_format(), filesystem=fs)
         rows = dataset.to_table(columns=["job_id", "n_samples"]).to_pylist()
     except READ_ERRORS:
         rows = []

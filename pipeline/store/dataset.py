@@ -21,10 +21,9 @@ import fcntl
 import logging
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 from pyarrow.fs import FileSystem
 
 from pipeline.errors import ConfigError, EnvironmentFault
@@ -36,9 +35,9 @@ from pipeline.store.manifest import parse_manifest, registered
 from pipeline.store.objects import exists, faults, files, get_text, is_remote, open_uri
 from pipeline.store.objectstore import ObjectSweepStore
 from pipeline.store.shards import (
-    PARQUET,
     READ_ERRORS,
     footer_rows,
+    parquet_format,
     read_shard,
     remove_temps,
     stem,
@@ -46,6 +45,9 @@ from pipeline.store.shards import (
     write_shard,
     write_text,
 )
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 log = logging.getLogger(__name__)
 
@@ -273,13 +275,15 @@ def _dataset(
     part: ds.Partitioning | None = None,
 ) -> ds.FileSystemDataset:
     """A dataset of the listed files whose footer reads (the others skipped with a warning)."""
+    import pyarrow.dataset as ds  # on first use: see parquet_format
+
     fs, folder, paths = listing
     paths = [str(p) for p in paths]
     bad = [p for p in paths if footer_rows(p, fs) is None]
     if bad:
         _skip(bad)
     return ds.dataset(
-        [p for p in paths if p not in bad], schema=table_schema, format=PARQUET,
+        [p for p in paths if p not in bad], schema=table_schema, format=parquet_format(),
         partitioning=part, partition_base_dir=folder, filesystem=fs,
     )
 
@@ -300,7 +304,7 @@ def scan(
             raise
     _skip(bad)
     good = [f for f in fragments if f.path not in bad]
-    dataset = ds.FileSystemDataset(good, dataset.schema, dataset.format, dataset.filesystem)
+    dataset = type(dataset)(good, dataset.schema, dataset.format, dataset.filesystem)
     return dataset.to_table(columns=columns, filter=where)
 
 
@@ -311,6 +315,8 @@ def samples_dataset(root: str | Path) -> ds.FileSystemDataset:
     Shards whose footer cannot be read (truncated) are left out with one warning line; read
     it with :func:`scan` to leave out damaged pages as well.
     """
+    import pyarrow.dataset as ds  # on first use: see parquet_format
+
     full = pa.schema(list(schema.SAMPLES) + list(schema.PARTITIONS))
     part = ds.partitioning(schema.PARTITIONS, flavor="hive")
     return _dataset(_listing(root, SAMPLES, "**/*.parquet"), full, part)
@@ -330,10 +336,12 @@ def _read_records(listing: tuple[FileSystem | None, str, list]) -> pa.Table:
     """The job records of the listed files in one pass; only when that fails (a damaged
     file) every file's footer and pages are checked, and the damaged ones left out with a
     warning."""
+    import pyarrow.dataset as ds  # on first use: see parquet_format
+
     fs, _, paths = listing
     try:
         return ds.dataset(
-            [str(p) for p in paths], schema=schema.JOBS, format=PARQUET, filesystem=fs
+            [str(p) for p in paths], schema=schema.JOBS, format=parquet_format(), filesystem=fs
         ).to_table()
     except READ_ERRORS:
         return scan(_dataset(listing, schema.JOBS))

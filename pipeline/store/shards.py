@@ -7,25 +7,37 @@ shard damaged on disk raises instead of returning altered images.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow.fs import FileSystem
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 TEMP_SUFFIX = ".tmp"
 PathT = TypeVar("PathT", str, Path)
 # What a damaged or truncated Parquet file raises when it is read.
 READ_ERRORS = (OSError, pa.ArrowException)
-# Parquet reads that check every page's CRC.
-PARQUET = ds.ParquetFileFormat(
-    default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
-)
+
+
+@functools.cache
+def parquet_format() -> ds.ParquetFileFormat:
+    """The Parquet format of reads that check every page's CRC. ``pyarrow.dataset`` (and
+    pandas, which it imports: ~0.35 CPU s) is imported on first use, not with the store: a
+    sampling actor only writes shards and never needs it."""
+    import pyarrow.dataset as ds
+
+    return ds.ParquetFileFormat(
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(
+            page_checksum_verification=True)
+    )
 
 
 def fsync_dir(path: Path) -> None:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray.autoscaler.sdk import request_resources
 
 from pipeline.errors import ConfigError, EnvironmentFault
 
@@ -224,6 +223,8 @@ def wait_for_capacity(num_cpus: float, gpus: float, timeout: float) -> int:
         return fits
     wait = max(timeout, RELEASE_SECONDS) if _room(num_cpus, gpus) >= 1 else timeout
     if wait > 0:
+        from ray.autoscaler.sdk import request_resources  # here: an actor never needs it
+
         shape = {"CPU": num_cpus, **({"GPU": gpus} if gpus > 0 else {})}
         log.warning("no free resources for a sweep actor (%s) yet; waiting up to %g s for a node "
                     "to join or for other work to end", shape, wait)

@@ -31,8 +31,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -40,9 +39,9 @@ import pyarrow.parquet as pq
 import ray
 import torch
 
+from bench import timeline
 from bench.common import observed, quantile_band
 from pipeline import zoo
-from pipeline.runner import Pool
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sweep import compose, run
 
@@ -137,23 +136,6 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@contextmanager
-def actors_cpu(seconds: list[float]) -> Iterator[None]:
-    """While the block runs, append to ``seconds`` the CPU seconds of each actor of a sweep's
-    pool, read just before the pool stops it (Ray on this machine: the actors' /proc)."""
-    stop = Pool.stop
-
-    def reading(self: Pool) -> None:
-        seconds.extend(process_cpu_seconds(actor.info["pid"]) for actor in self.actors.values())
-        stop(self)
-
-    Pool.stop = reading
-    try:
-        yield
-    finally:
-        Pool.stop = stop
-
-
 def device_efficiency(
     units: int = 8, n: int = 50, actors: int = 2, batch: int = 4, preset: str = "mnist",
     size: int | None = None, overrides: tuple = (), layer: str | None = None,
@@ -181,11 +163,10 @@ def device_efficiency(
                 "cluster.progress_seconds=1000", f"output.dir={Path(tmp) / 'out'}",
                 "name=bench-eff", *overrides,
             ])
-            cpu: list[float] = []
-            with actors_cpu(cpu):
-                start = time.perf_counter()
+            with timeline.recording() as notes:
+                begin, driver = time.time(), time.process_time()
                 root = run(cfg, progress_stream=io.StringIO())
-                wall = time.perf_counter() - start
+                end, driver = time.time(), time.process_time() - driver
             jobs = pq.read_table(root / "jobs").to_pylist()
     finally:
         if started:
@@ -194,11 +175,14 @@ def device_efficiency(
     forwards = sum(int(s.get("evals_forward") or 0) for s in stats)
     backwards = sum(int(s.get("evals_backward") or 0) for s in stats)
     bare = (forwards - backwards) * t_plain + backwards * t_both
+    wall, spent = end - begin, timeline.summary(notes, begin, end)
+    spent["driver's CPU"] = driver
+    cpu = spent["actors' processes' CPU"]
     return {"preset": preset + (f" {size} px" if size else "") + (f" {layer}" if layer else ""),
             "jobs": len(jobs),
             "n": n, "jobs_per_batch": batch, "evaluations": f"{forwards} / {backwards}",
             "bare": bare, "wall": wall, "actors": actors, "efficiency": bare / (wall * actors),
-            "actors_cpu": sum(cpu), "cpu_share": bare / max(sum(cpu), 1e-9)}
+            "actors_cpu": cpu, "cpu_share": bare / max(cpu, 1e-9), "timeline": spent}
 
 
 def efficiency_table(rows: list[dict]) -> str:

@@ -172,15 +172,16 @@ def device_efficiency(
         if started:
             ray.shutdown()
     stats = [json.loads(j["stats"] or "{}") for j in jobs]
-    forwards = sum(int(s.get("evals_forward") or 0) for s in stats)
+    ranges = sum(int(s.get("evals_ranges") or 0) for s in stats)  # forward only
+    forwards = sum(int(s.get("evals_forward") or 0) for s in stats) + ranges
     backwards = sum(int(s.get("evals_backward") or 0) for s in stats)
     bare = (forwards - backwards) * t_plain + backwards * t_both
     wall, spent = end - begin, timeline.summary(notes, begin, end)
     spent["driver's CPU"] = driver
     cpu = spent["actors' processes' CPU"]
     return {"preset": preset + (f" {size} px" if size else "") + (f" {layer}" if layer else ""),
-            "jobs": len(jobs),
-            "n": n, "jobs_per_batch": batch, "evaluations": f"{forwards} / {backwards}",
+            "jobs": len(jobs), "n": n, "jobs_per_batch": batch,
+            "evaluations": f"{forwards} / {backwards}", "ranges": ranges,
             "bare": bare, "wall": wall, "actors": actors, "efficiency": bare / (wall * actors),
             "actors_cpu": cpu, "cpu_share": bare / max(cpu, 1e-9), "timeline": spent}
 
@@ -188,12 +189,12 @@ def device_efficiency(
 def efficiency_table(rows: list[dict]) -> str:
     """Markdown table of device-efficiency measurements (one row each)."""
     return "\n".join([
-        "| preset | jobs | n | jobs per batch | rows forward / backward | bare s | wall s | "
-        "actors | efficiency | actors' CPU s | bare / actors' CPU |",
+        "| preset | jobs | n | jobs per batch | rows forward / backward (ranges' rows) | bare s | "
+        "wall s | actors | efficiency | actors' CPU s | bare / actors' CPU |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
         *[f"| {r['preset']} | {r['jobs']} | {r['n']} | {r['jobs_per_batch']} | "
-          f"{r['evaluations']} | {r['bare']:.1f} | {r['wall']:.1f} | {r['actors']} | "
-          f"{r['efficiency']:.2f} | {r['actors_cpu']:.1f} | {r['cpu_share']:.2f} |"
+          f"{r['evaluations']} ({r['ranges']}) | {r['bare']:.1f} | {r['wall']:.1f} | "
+          f"{r['actors']} | {r['efficiency']:.2f} | {r['actors_cpu']:.1f} | {r['cpu_share']:.2f} |"
           for r in rows],
     ])
 

@@ -113,6 +113,8 @@ class Worker:
         self.device = pick_device(device)
         self.models = Models(model, self.device, cache_dir)
         self._ranges: dict[tuple, tuple[float, float]] = {}
+        self._unbilled = 0  # rows of range passes not yet counted in a job's stats
+        self._ranges_rows: dict[str, int] = {}  # job id -> rows of the range passes it ran
         self._where = self.describe()
         self._feed: Feed | None = None
         self._outbox = Outbox()
@@ -140,6 +142,7 @@ class Worker:
             refs = sorted(refs, key=lambda r: (r.layer, r.unit, r.spatial))
             neurons = [self.models.neuron(ref) for ref in refs]
             ranges = observed_ranges(self.models.generator, neurons, count, seed, self.device)
+            self._unbilled += count
             for ref, (low, high) in zip(refs, ranges.tolist(), strict=True):
                 self._ranges[(ref, count, seed)] = (low, high)
 
@@ -254,7 +257,10 @@ class Worker:
         for ref in job.neurons:
             self.models.neuron(ref)
         self._observe([job])
-        return self._problem(job)
+        problem = self._problem(job)
+        self._ranges_rows[job.job_id] = self._ranges_rows.get(job.job_id, 0) + self._unbilled
+        self._unbilled = 0
+        return problem
 
     def _buildable(self, job: JobSpec) -> bool:
         """Whether every neuron of ``job`` builds (one that does not fails when prepared)."""
@@ -308,6 +314,9 @@ class Worker:
             neurons = [ref.as_dict() for ref in job.neurons]
             outcome = Outcome(job.job_id, result.status, bands=list(problem.bands),
                               stats=dict(result.stats))
+            ranges = self._ranges_rows.pop(job.job_id, 0)
+            if ranges:
+                outcome.stats["evals_ranges"] = ranges
             if len(result):
                 table = samples_table(job.job_id, job.target, neurons, result, self.format)
                 self._keep(job, table, outcome)

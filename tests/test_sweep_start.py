@@ -16,10 +16,11 @@ ONE_BAND = "bands.values=[[0.5, 0.75]]"
 
 def _watch(monkeypatch) -> tuple[list, list[Pool]]:
     """Record, in order, each ``Pool.launch`` (with its job count and how many actors were
-    starting or started at the time) and each expansion of the sweep by the driver."""
+    starting or started at the time), each expansion of the sweep by the driver and each
+    connection to Ray."""
     events: list = []
     pools: list[Pool] = []
-    launch, checked = Pool.launch, run_module.checked_jobs
+    launch, checked, connect = Pool.launch, run_module.checked_jobs, run_module.connect
 
     def launching(self: Pool, jobs: int | None = None) -> None:
         pools.append(self)
@@ -31,7 +32,12 @@ def _watch(monkeypatch) -> tuple[list, list[Pool]]:
         events.append(("expand", busy))
         return checked(plain)
 
+    def connecting(settings):  # noqa: ANN001, ANN202
+        events.append(("connect",))
+        return connect(settings)
+
     monkeypatch.setattr(Pool, "launch", launching)
+    monkeypatch.setattr(run_module, "connect", connecting)
     monkeypatch.setattr(run_module, "checked_jobs", expanding)
     return events, pools
 
@@ -42,7 +48,8 @@ def test_actors_start_before_the_expansion_and_the_sweep_completes_and_resumes(
     events, pools = _watch(monkeypatch)
     cfg = toy_cfg(ONE_BAND)  # 2 jobs on 2 actors
     root = Path(run(cfg, progress_stream=io.StringIO()))
-    assert events == [("launch", None), ("expand", 2)]  # both actors starting while it expands
+    # once connected, both actors start while it expands
+    assert events == [("connect",), ("launch", None), ("expand", 2)]
     records = read_jobs(root).to_pylist()
     assert len(records) == 2 and {r["status"] for r in records} == {"done"}
 
@@ -51,14 +58,14 @@ def test_actors_start_before_the_expansion_and_the_sweep_completes_and_resumes(
     events.clear()
     stream = io.StringIO()
     run(cfg, progress_stream=stream)
-    assert events == [("expand", 0), ("launch", 1)]
+    assert events == [("expand", 0), ("connect",), ("launch", 1)]
     assert "1 from earlier runs" in stream.getvalue()
     assert sorted(r["job_id"] for r in read_jobs(root).to_pylist()) == sorted(
         r["job_id"] for r in records)
 
     events.clear()  # nothing left to run: no actor at all
     run(cfg, progress_stream=io.StringIO())
-    assert events == [("expand", 0)]
+    assert events == [("expand", 0)]  # nor a connection
 
 
 def test_actors_launched_before_the_job_count_is_known_are_trimmed_to_it(
@@ -68,7 +75,7 @@ def test_actors_launched_before_the_job_count_is_known_are_trimmed_to_it(
     cfg = toy_cfg(ONE_BAND, "neurons.select=[{layer: null, units: [0]}]",
                   f"output.dir={tmp_path / 'one'}")
     root = Path(run(cfg, progress_stream=io.StringIO()))
-    assert events == [("launch", None), ("expand", 2)]
+    assert events == [("connect",), ("launch", None), ("expand", 2)]
     assert pools[-1].shape[0] == 1  # the second actor ended: one job
     assert [r["status"] for r in read_jobs(root).to_pylist()] == ["done"]
     assert not pools[-1].actors and not pools[-1].starting  # all stopped at the end

@@ -85,7 +85,8 @@ def run(cfg: DictConfig | dict[str, Any], progress_stream: TextIO | None = None)
             pending = [job for job in jobs if job.job_id not in finished]
             progress = SweepProgress(len(jobs), len(jobs) - len(pending),
                                      settings.progress_seconds, progress_stream)
-            started = (connect(settings) if pending else False) or started
+            if pending and not fresh:  # a resume connects only if there is work left
+                started = connect(settings)
             ids = {job.job_id for job in jobs}
             with counted(len(jobs), lambda: len(store.finished() & ids)):
                 counts = pool.run(pending, progress)

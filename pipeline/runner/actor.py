@@ -182,6 +182,11 @@ class Worker:
         self._wake.set()
         return len(self._feed)
 
+    def withdraw(self, count: int) -> list[str]:
+        """Take back up to ``count`` queued jobs that have not started (the last queued first)
+        and return their ids: the driver hands them to an actor with free slots."""
+        return [job.job_id for job in self._feed.take_back(count)] if self._feed else []
+
     def collect(self, timeout: float = 1.0) -> list[Outcome]:
         """The outcomes of the jobs finished since the last call (waits up to ``timeout`` s
         for one)."""

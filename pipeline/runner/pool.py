@@ -4,7 +4,9 @@ Each actor holds the models once and runs a sampling loop with continuous batchi
 (:mod:`pipeline.runner.stream`): it keeps ``jobs_per_batch`` jobs' chains in flight, and
 the pool keeps :func:`ahead` more jobs waiting on it, so when a job ends a queued one
 takes its slots at the next iteration, without waiting for the driver; the rest wait in
-the driver's queue for whichever actor frees slots first (so actors end together). The
+the driver's queue for whichever actor frees slots first; once that queue is empty, an
+actor with free slots takes jobs that still wait (not started) on another (so actors end
+together). The
 actor writes each job's samples shard itself; the driver commits the job's record once
 the shard is there. A job that failed is queued again, up to ``retries`` times, then
 recorded as failed. Jobs are handed out longest first, by a guess
@@ -259,20 +261,44 @@ class Pool:
 
     def _fill(self) -> None:
         """Queue jobs on every actor up to ``jobs_per_batch`` + :func:`ahead` (sharing the
-        queue fairly near the end), keep one collect call open on each busy actor, and
-        try to grow while jobs wait."""
+        queue fairly near the end; once it is empty, moving jobs that wait on one actor to
+        another's free slots), keep one collect call open on each busy actor, and try to
+        grow while jobs wait."""
         room = self.settings.jobs_per_batch + ahead(self.settings.jobs_per_batch)
         share = math.ceil(len(self.queue) / max(len(self.actors), 1))
+        for actor in self.actors.values():
+            self._hand(actor, [self.queue.popleft()
+                               for _ in range(min(room - len(actor.jobs), share)) if self.queue])
+        if not self.queue:
+            self._rebalance()
         for actor_id, actor in self.actors.items():
-            take = [self.queue.popleft() for _ in range(min(room - len(actor.jobs), share))
-                    if self.queue]
-            if take:
-                actor.jobs.update((job.job_id, (job, failures)) for job, failures in take)
-                actor.handle.submit.remote([job for job, _ in take])
             if actor.jobs and actor_id not in self.collecting.values():
                 self.collecting[actor.handle.collect.remote(COLLECT_WAIT)] = actor_id
         if self.queue:
             self._grow()
+
+    @staticmethod
+    def _hand(actor: _Actor, jobs: list[Queued]) -> None:
+        """Queue ``jobs`` on ``actor``."""
+        if jobs:
+            actor.jobs.update((job.job_id, (job, failures)) for job, failures in jobs)
+            actor.handle.submit.remote([job for job, _ in jobs])
+
+    def _rebalance(self) -> None:
+        """The tail: with no job left in the driver's queue, an actor with free slots takes
+        jobs that wait (not started) on the busiest actor, so that the actors end together
+        instead of one running its queued jobs after its running ones while another idles."""
+        per = self.settings.jobs_per_batch
+        for taker in self.actors.values():
+            donor = max(self.actors.values(), key=lambda actor: len(actor.jobs))
+            count = min(per - len(taker.jobs), len(donor.jobs) - per)
+            if count <= 0:
+                continue
+            try:
+                ids = ray.get(donor.handle.withdraw.remote(count), timeout=COLLECT_WAIT * 10)
+            except (RayError, TimeoutError):  # its collect call reports a lost actor
+                return
+            self._hand(taker, [donor.jobs.pop(job_id) for job_id in ids])
 
     def run(self, jobs: list[JobSpec], progress: SweepProgress) -> dict[str, int]:
         """Run ``jobs`` to completion; return how many ended with each status."""

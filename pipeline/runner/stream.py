@@ -46,6 +46,12 @@ class Feed:
         with self.lock:
             return len(self.waiting)
 
+    def take_back(self, count: int) -> list[JobSpec]:
+        """Remove up to ``count`` waiting jobs, the last queued first, and return them (a job
+        being prepared or sampled is no longer waiting and is never taken back)."""
+        with self.lock:
+            return [self.waiting.pop() for _ in range(min(count, len(self.waiting)))]
+
     def peek(self) -> list[JobSpec]:
         """The jobs waiting, in order (a copy)."""
         with self.lock:

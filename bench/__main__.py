@@ -74,7 +74,7 @@ def sections() -> dict[str, Section]:
             "Packing jobs into one batch, and Ray actors",
             packing.__doc__, "python -m bench.packing",
             lambda: packing.table(packing.packing() + packing.ray_scaling()) + "\n\n"
-            + packing.efficiency_table(packing.device_efficiencies()) + "\n\n"
+            + packing.efficiency_report(packing.device_efficiencies()) + "\n\n"
             + breakdown.table(breakdown.breakdown()),
         ),
         "size": (

@@ -8,22 +8,30 @@ fast one (``method="fast"``); every job's chains share each forward (and backwar
 its batch. Ray: ``pipeline.sweep.run`` on a small `mnist` sweep (4
 output neurons x 2 relative bands, n = 50, 2 jobs per batch), 1 actor against 2 actors of
 1 CPU each, model loading and Ray start-up included (they are part of a real sweep).
-Device efficiency: a 16-job `mnist` sweep (8 output units x the 2 default relative bands,
-n = 50, K = 10, 4 jobs per batch) and a 16-job `faces` sweep (the same at 64 px, n = 20)
+Device efficiency: sweeps of 16 and 64 jobs (:data:`EFFICIENCY_SWEEPS`: `mnist`, 8 output
+units or 32 units of fc6 x the 2 default relative bands; `faces` at 64 px, 8 or 32 output
+units; K = 10, 4 jobs per batch) at the bench's short n (50 on `mnist`, 20 on `faces`) and
+at the overnight sweep's n (500 on `mnist`, 100 on `faces`),
 on 2 actors of 1 CPU: the bare time of all its chain evaluations, each counted as what
 it costs (from the job records: ``evals_forward`` rows, of which ``evals_backward`` took a
 gradient; a forward-only row at the bare ``torch.no_grad`` forward per row, a gradient row
 at the bare forward-with-autograd + backward per row, both timed at the batch's 40 rows on
 one thread, in CPU time: ``time.thread_time``, so that other processes on a shared
-machine do not inflate it) over wall time x actors. Wall time starts after Ray is up and
+machine do not inflate it; the observed-ranges passes' rows, ``evals_ranges``, count as
+forward-only rows) over wall time x actors. Wall time starts after Ray is up and
 includes the actors' start and model loading. Beside it, the bare time over the actors'
 CPU time (user + system, all their threads, start-up included, read from /proc as the
 sweep stops them): what the actors spent on anything but bare evaluations, whatever the
-machine's load (it does not see idle time: waiting for work, the tail).
+machine's load (it does not see idle time: waiting for work, the tail). And where wall
+time x actors went, actor by actor, with timestamps (:mod:`bench.timeline`): start,
+waiting for work, sampling (the sampling thread's CPU, and the rest of that time, when it
+waited for a core), idle, the tail; the driver's and the writer threads' CPU.
+Command: ``python -m bench.packing --efficiency [names]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import itertools
 import json
@@ -199,9 +207,30 @@ def efficiency_table(rows: list[dict]) -> str:
     ])
 
 
-def device_efficiencies() -> list[dict]:
-    """The efficiency target's two sweeps: 16 jobs of `mnist` and of `faces` (at 64 px)."""
-    return [device_efficiency(), device_efficiency(preset="faces", size=64, n=20)]
+# The sweeps the efficiency target is measured on (2 actors of 1 CPU, K = 10, 4 jobs per
+# batch): `mnist` (the output units, or 32 units of its hidden layer fc6 for 64 jobs) and
+# `faces` at 64 px, each at the bench's short n and at the overnight sweep's n (500 on
+# `mnist`; 100 on `faces`, where n = 500 would take an hour on this machine).
+EFFICIENCY_SWEEPS: dict[str, dict] = {
+    "mnist-16": {},
+    "mnist-16-n500": {"n": 500},
+    "mnist-64": {"units": 32, "layer": "fc6"},
+    "mnist-64-n500": {"units": 32, "layer": "fc6", "n": 500},
+    "faces-16": {"preset": "faces", "size": 64, "n": 20},
+    "faces-16-n100": {"preset": "faces", "size": 64, "n": 100},
+    "faces-64": {"preset": "faces", "size": 64, "n": 20, "units": 32},
+}
+
+
+def device_efficiencies(names: tuple[str, ...] = tuple(EFFICIENCY_SWEEPS)) -> list[dict]:
+    """The efficiency target's sweeps (:data:`EFFICIENCY_SWEEPS`, by name), one after the
+    other."""
+    return [device_efficiency(**EFFICIENCY_SWEEPS[name]) for name in names]
+
+
+def efficiency_report(rows: list[dict]) -> str:
+    """The efficiency table, then where each sweep's wall time x actors went."""
+    return efficiency_table(rows) + "\n\n" + timeline.timeline_table(rows)
 
 
 def table(rows: list[dict]) -> str:
@@ -221,6 +250,11 @@ def table(rows: list[dict]) -> str:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--efficiency", nargs="*", choices=list(EFFICIENCY_SWEEPS),
+                        help="only the device efficiency of these sweeps (none named: all)")
+    args = parser.parse_args()
     torch.set_num_threads(2)
-    print(table(packing() + ray_scaling()))
-    print(efficiency_table(device_efficiencies()))
+    if args.efficiency is None:
+        print(table(packing() + ray_scaling()))
+    print(efficiency_report(device_efficiencies(tuple(args.efficiency or EFFICIENCY_SWEEPS))))

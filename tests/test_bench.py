@@ -24,6 +24,7 @@ from bench import (
     overhead,
     packing,
     quality,
+    timeline,
 )
 from bench.common import chain_evaluations, evenly
 from bench.features import efficientnet_features, pixel_features
@@ -124,6 +125,22 @@ def test_device_efficiency_smallest_reads_the_actors_cpu(ray_session) -> None:
     assert 0 < row["bare"] and 0 < row["actors_cpu"] < 10 * row["wall"]  # one actor's, in s
     assert 0 < row["efficiency"] and 0 < row["cpu_share"] == row["bare"] / row["actors_cpu"]
     assert "bare / actors' CPU" in packing.efficiency_table([row])
+    spent = row["timeline"]  # each actor's share of the wall time, cut into segments
+    total = row["wall"] * row["actors"]
+    assert sum(spent[name] for name in timeline.SEGMENTS) == pytest.approx(total, rel=1e-6)
+    assert spent["start (process, imports, models)"] > 0 and spent[timeline.SEGMENTS[3]] > 0
+    assert 0 < spent["sampling threads' CPU"] < row["actors_cpu"]
+    assert "tail (after its last job)" in packing.efficiency_report([row])
+
+
+def test_timeline_split_adds_up_to_the_wall_time() -> None:
+    actor = {"process": 5.0, "ready": 12.0, "busy": [(20.0, 30.0), (13.0, 18.0)],
+             "sampling_cpu": 9.0}
+    cut = timeline.split(actor, begin=10.0, end=40.0)  # the process started before the run
+    assert list(cut.values()) == [0.0, 2.0, 1.0, 9.0, 6.0, 2.0, 10.0]
+    assert sum(cut.values()) == 30.0
+    idle = timeline.split({**actor, "busy": []}, begin=10.0, end=40.0)
+    assert idle[timeline.SEGMENTS[2]] == 28.0 and sum(idle.values()) == 30.0
 
 
 def test_breakdown_smallest_accounts_for_the_sampling_time(ray_session) -> None:

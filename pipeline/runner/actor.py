@@ -22,7 +22,7 @@ import torch
 
 from pipeline.errors import ConfigError
 from pipeline.models.transforms import RandomTransforms
-from pipeline.runner.job import JobSpec
+from pipeline.runner.job import JobSpec, NeuronRef
 from pipeline.runner.models import Models
 from pipeline.runner.ranges import observed_ranges, to_absolute
 from pipeline.runner.stream import Feed, Outbox
@@ -78,6 +78,20 @@ class Outcome:
         )
 
 
+RangeKey = tuple[NeuronRef, int, int]  # a neuron, its range's codes and seed
+
+
+def relative_neurons(jobs: list[JobSpec]) -> tuple[RangeKey, ...]:
+    """The neurons of ``jobs`` that have a relative band, with its range's codes and seed
+    (each once, in order)."""
+    keys = (
+        (ref, band.codes, band.range_seed)
+        for job in jobs for ref, band in zip(job.neurons, job.bands, strict=True)
+        if band.scale == "relative"
+    )
+    return tuple(dict.fromkeys(keys))
+
+
 def pick_device(setting: str) -> torch.device:
     """``auto``: the actor's GPU when Ray gave it one (torch sees it), else the CPU."""
     if setting == "auto":
@@ -113,6 +127,7 @@ class Worker:
         self.device = pick_device(device)
         self.models = Models(model, self.device, cache_dir)
         self._ranges: dict[tuple, tuple[float, float]] = {}
+        self._expected: list[RangeKey] = []  # neurons to observe with the next pass
         self._unbilled = 0  # rows of range passes not yet counted in a job's stats
         self._ranges_rows: dict[str, int] = {}  # job id -> rows of the range passes it ran
         self._where = self.describe()
@@ -130,14 +145,13 @@ class Worker:
             name = f"{name} ({torch.cuda.get_device_name(self.device)})"
         return {"device": name, "host": socket.gethostname(), "pid": os.getpid()}
 
-    def _observe(self, jobs: list[JobSpec]) -> None:
-        """Measure (once) the observed range of every neuron that has a relative band."""
+    def _observe(self, jobs: list[JobSpec], more: tuple[RangeKey, ...] = ()) -> None:
+        """Measure (once) the observed range of every neuron that has a relative band in
+        ``jobs``, and of the neurons ``more`` names, in one pass per range setting."""
         wanted: dict[tuple[int, int], set] = defaultdict(set)
-        for job in jobs:
-            for ref, band in zip(job.neurons, job.bands, strict=True):
-                key = (band.codes, band.range_seed)
-                if band.scale == "relative" and (ref, *key) not in self._ranges:
-                    wanted[key].add(ref)
+        for ref, count, seed in (*relative_neurons(jobs), *more):
+            if (ref, count, seed) not in self._ranges:
+                wanted[(count, seed)].add(ref)
         for (count, seed), refs in wanted.items():
             refs = sorted(refs, key=lambda r: (r.layer, r.unit, r.spatial))
             neurons = [self.models.neuron(ref) for ref in refs]
@@ -170,10 +184,14 @@ class Worker:
 
     # -- continuous batching (pipeline.runner.stream) -------------------------------------
 
-    def submit(self, jobs: list[JobSpec]) -> int:
+    def submit(self, jobs: list[JobSpec], expected: tuple[RangeKey, ...] = ()) -> int:
         """Queue ``jobs`` for this worker's sampling loop (started on first use) and return
         at once how many wait; their outcomes come from :meth:`collect`. All jobs a worker
-        samples share their sampler settings (one sweep's)."""
+        samples share their sampler settings (one sweep's). ``expected``: the relative
+        neurons of the jobs it may get later (:func:`relative_neurons` of a sweep's pending
+        jobs), observed in the same pass as the first jobs' (one pass of G over the random
+        codes serves every neuron), so that the jobs that come later need no pass."""
+        self._expected.extend(expected)
         if self._feed is None:
             self._sampler = dict(jobs[0].sampler)
             self._feed = Feed(self._checked, self._reject)
@@ -199,11 +217,15 @@ class Worker:
         return self.prepare(job)
 
     def _observe_ahead(self, jobs: list[JobSpec]) -> None:
-        """Observe the ranges of ``jobs``' neurons in shared passes (one pass of G over the
-        random codes serves every neuron of the model), skipping jobs whose neurons do not
-        build; if that fails, each job observes its own when prepared (and fails alone)."""
+        """Observe the ranges of ``jobs``' neurons and of the expected ones in shared passes
+        (one pass of G over the random codes serves every neuron of the model), skipping
+        neurons that do not build; if that fails, each job observes its own when prepared
+        (and fails alone)."""
+        expected = self._expected[:]  # submit() only appends, from another thread
+        del self._expected[:len(expected)]
         try:
-            self._observe([job for job in jobs if self._buildable(job)])
+            self._observe([job for job in jobs if self._buildable(job)],
+                          tuple(key for key in expected if self._builds(key[0])))
         except Exception:  # noqa: BLE001 - reported by prepare(), job by job
             return
 
@@ -269,9 +291,12 @@ class Worker:
 
     def _buildable(self, job: JobSpec) -> bool:
         """Whether every neuron of ``job`` builds (one that does not fails when prepared)."""
+        return all(self._builds(ref) for ref in job.neurons)
+
+    def _builds(self, ref: NeuronRef) -> bool:
+        """Whether the neuron ``ref`` builds on this worker's models."""
         try:
-            for ref in job.neurons:
-                self.models.neuron(ref)
+            self.models.neuron(ref)
         except Exception:
             return False
         return True

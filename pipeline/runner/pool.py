@@ -34,7 +34,7 @@ import ray
 from ray.exceptions import RayError
 
 from pipeline.errors import ConfigError, EnvironmentFault
-from pipeline.runner.actor import Outcome, Worker
+from pipeline.runner.actor import Outcome, RangeKey, Worker, relative_neurons
 from pipeline.runner.cluster import ClusterSettings, actor_shape, capacity
 from pipeline.runner.job import JobSpec
 from pipeline.runner.order import longest_first
@@ -60,6 +60,7 @@ class _Actor:
     group: PlacementGroup  # the placement group it runs in (see pipeline.runner.placement)
     info: dict[str, Any]
     jobs: dict[str, Queued] = field(default_factory=dict)
+    fed: bool = False  # whether it has had its first jobs (and the sweep's relative neurons)
 
 
 def ahead(jobs_per_batch: int) -> int:
@@ -92,6 +93,7 @@ class Pool:
         self.model, self.settings, self.store, self.sweep = model, settings, store, sweep
         self.worker, self.start_timeout = worker, start_timeout
         self.queue: deque[Queued] = deque()
+        self.expected: tuple[RangeKey, ...] = ()  # the relative neurons of the jobs to run
         self.actors: dict[int, _Actor] = {}
         self.collecting: dict[Any, int] = {}  # collect() ref -> actor id
         # describe() ref -> (handle, placement group, since)
@@ -277,12 +279,14 @@ class Pool:
         if self.queue:
             self._grow()
 
-    @staticmethod
-    def _hand(actor: _Actor, jobs: list[Queued]) -> None:
-        """Queue ``jobs`` on ``actor``."""
+    def _hand(self, actor: _Actor, jobs: list[Queued]) -> None:
+        """Queue ``jobs`` on ``actor``; with its first jobs, the relative neurons of every
+        job of the sweep, whose ranges it then observes in one pass."""
         if jobs:
             actor.jobs.update((job.job_id, (job, failures)) for job, failures in jobs)
-            actor.handle.submit.remote([job for job, _ in jobs])
+            expected = () if actor.fed else self.expected
+            actor.fed = True
+            actor.handle.submit.remote([job for job, _ in jobs], expected)
 
     def _rebalance(self) -> None:
         """The tail: with no job left in the driver's queue, an actor with free slots takes
@@ -307,6 +311,7 @@ class Pool:
             self.stop()
             return counts
         self.queue.extend((job, 0) for job in longest_first(jobs))
+        self.expected = relative_neurons(jobs)
         try:
             if self.actors or self.starting:  # launched early (see launch)
                 self._trim(len(jobs))

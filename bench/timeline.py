@@ -39,6 +39,28 @@ def process_start_time() -> float:
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
+def helpers_cpu() -> dict[int, float]:
+    """CPU seconds so far of each of this process's descendants (a local Ray's raylet, GCS,
+    agents and workers, with their children), by process id."""
+    parents, cpu = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    found, todo = set(), [os.getpid()]
+    while todo:
+        parent = todo.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in found]
+        found.update(children)
+        todo += children
+    return {pid: cpu[pid] for pid in found}
+
+
 class TimedWorker(Worker):
     """A :class:`Worker` that notes its timeline (see the module's docstring)."""
 
@@ -78,8 +100,10 @@ class TimedWorker(Worker):
 def recording() -> Iterator[dict[str, Any]]:
     """While the block runs, pools run :class:`TimedWorker` actors; yields a dict that gets
     ``actors`` (each actor's notes, with ``launched`` and ``joined`` from the driver) and
-    ``stop`` (when the pool began to stop them)."""
-    notes: dict[str, Any] = {"actors": [], "launches": []}
+    ``stop`` (when the pool began to stop them); ``helpers_cpu``: the CPU seconds Ray's other
+    processes (:func:`helpers_cpu`, the actors left out) spent from the block's start until
+    then."""
+    notes: dict[str, Any] = {"actors": [], "launches": [], "helpers_start": helpers_cpu()}
     init, launch, join, stop = Pool.__init__, Pool._launch, Pool._join, Pool.stop
 
     def timed_init(self: Pool, *args: Any, **kwargs: Any) -> None:
@@ -99,6 +123,10 @@ def recording() -> Iterator[dict[str, Any]]:
     def timed_stop(self: Pool) -> None:
         if self.actors:
             notes.setdefault("stop", time.time())
+            actors = {a.info["pid"] for a in self.actors.values()}
+            notes["helpers_cpu"] = sum(seconds - notes["helpers_start"].get(pid, 0.0)
+                                       for pid, seconds in helpers_cpu().items()
+                                       if pid not in actors)
         for actor in self.actors.values():
             timeline = ray.get(actor.handle.timeline.remote())
             notes["actors"].append({**timeline, "launched": actor.info["launched"],
@@ -141,6 +169,7 @@ def summary(notes: dict[str, Any], begin: float, end: float) -> dict[str, float]
     total["actors' processes' CPU"] = sum(a["process_cpu"] for a in notes["actors"])
     total["sampling threads' CPU"] = sum(a["sampling_cpu"] for a in notes["actors"])
     total["driver stops the pool (tail part)"] = end - notes.get("stop", end)
+    total["Ray's other processes' CPU"] = notes.get("helpers_cpu", 0.0)
     return total
 
 
@@ -148,7 +177,7 @@ def timeline_table(rows: list[dict]) -> str:
     """Markdown table: each measured sweep's wall time x actors split into segments
     (seconds, and share of wall x actors), from :func:`bench.packing.device_efficiency`."""
     names = [*SEGMENTS, "driver's CPU", "driver stops the pool (tail part)",
-             "writer threads' CPU", "actors' processes' CPU"]
+             "writer threads' CPU", "actors' processes' CPU", "Ray's other processes' CPU"]
     head = "| seconds (share of wall x actors) | " + " | ".join(r["preset"] + f", {r['jobs']} "
                                                            f"jobs, n = {r['n']}" for r in rows)
     lines = [head + " |", "|---|" + "---|" * len(rows)]

@@ -368,4 +368,4 @@ def test_actors_get_a_few_jobs_ahead_and_the_rest_wait_for_the_first_free_one(to
     pool._fill()
     assert [len(a.jobs) for a in pool.actors.values()] == [room, room]
     assert len(pool.queue) == 12 - 2 * room - 1
-    assert sum(len(jobs) for (jobs,) in submitted) == 2 * room + 1
+    assert sum(len(jobs) for jobs, _ in submitted) == 2 * room + 1

@@ -29,9 +29,10 @@ READ_ERRORS = (OSError, pa.ArrowException)
 
 @functools.cache
 def parquet_format() -> ds.ParquetFileFormat:
-    """The Parquet format of reads that check every page's CRC. ``pyarrow.dataset`` (and
-    pandas, which it imports: ~0.35 CPU s) is imported on first use, not with the store: a
-    sampling actor only writes shards and never needs it."""
+    """The Parquet format of reads that check every page's CRC. ``pyarrow.dataset`` (which
+    imports pandas) is imported on first use, not with the store: a sampling actor only
+    writes shards and never needs it (pyarrow imports pandas later, when the actor's writer
+    thread builds its first table, off the sampling thread)."""
     import pyarrow.dataset as ds
 
     return ds.ParquetFileFormat(

@@ -157,7 +157,10 @@ class JobState:
         return codes
 
     def track_best(self, acts: torch.Tensor, finite: torch.Tensor) -> None:
-        """Remember the activations closest to the band (reported if it is never reached)."""
+        """Remember the activations closest to the band (reported if it is never reached).
+        Once a row was in band (gap 0: the first such row is kept), none can be closer."""
+        if self.best_violation == 0.0:
+            return
         gap = violation(acts, self.lo, self.hi).masked_fill(~finite, float("inf"))
         i = int(gap.argmin())
         if float(gap[i]) < self.best_violation:

@@ -73,9 +73,10 @@ class Collector:
 
     def __init__(self) -> None:
         self.rows: dict[str, list] = {k: [] for k in ("codes", "inputs", "phase", "step", "chain")}
+        self.count = 0
 
     def __len__(self) -> int:
-        return sum(t.shape[0] for t in self.rows["codes"])
+        return self.count
 
     def add(
         self, codes: torch.Tensor, inputs: torch.Tensor, phase: str, step: int, chains: torch.Tensor
@@ -88,6 +89,7 @@ class Collector:
         self.rows["phase"].extend([phase] * codes.shape[0])
         self.rows["step"].append(torch.full((codes.shape[0],), step, dtype=torch.long))
         self.rows["chain"].append(chains.detach().cpu().long())
+        self.count += codes.shape[0]
 
     def tensors(self, limit: int, code_dim: int, input_shape: tuple[int, ...]) -> dict[str, Any]:
         """The first ``limit`` rows as tensors (empty tensors of the right shape if none)."""

@@ -137,14 +137,17 @@ class ExplorePhase:
         ok = in_band(view.acts, job.lo, job.hi) & view.finite
         job.counts["reset"] += int((~view.finite).sum())  # rejected like any miss
         self.ever_in_band |= bool(ok.any())
-        modes = self.mode.clone()
-        if bool((modes == SEEDING).any()):
+        modes = self.mode.tolist()  # at the start: the steps below change self.mode
+        rows = {m: self.mode == m for m in (FRESH, SEEDING, EXPLORING) if m in modes}
+        if SEEDING in rows:
             job.counts["seed_steps"] += 1
-        if bool((modes == EXPLORING).any()):
+        if EXPLORING in rows:
             job.counts["sample_steps"] += 1
-        self._fresh(view, ok, modes == FRESH)
-        self._seeding(view, ok, modes == SEEDING)
-        self._exploring(view, ok, modes == EXPLORING)
+        if FRESH in rows:
+            self._fresh(view, ok, rows[FRESH])
+        if SEEDING in rows:
+            self._seeding(view, ok, rows[SEEDING])
+        self._exploring(view, ok, rows.get(EXPLORING), modes.count(EXPLORING))
         self._adapt_thin()
         if self._finished():
             return None
@@ -155,6 +158,8 @@ class ExplorePhase:
         """Next codes of exploring chains: a prior draw while independence proposals are
         left, else the slice kernel's proposal."""
         exploring = self.mode == EXPLORING
+        if not bool(exploring.any()):  # (no chain leaves exploration: none has started)
+            return
         self.codes = torch.where(exploring[:, None], self.kernel.proposals(), self.codes)
         drawing = exploring & (self.indep_left > 0)
         if bool(drawing.any()):
@@ -194,27 +199,42 @@ class ExplorePhase:
             self.mode[restart] = FRESH
             self.tries[restart] = job.config.prior_tries
 
-    def _exploring(self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor) -> None:
+    def _exploring(
+        self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor | None, count: int
+    ) -> None:
         """An independence proposal in band completes a transition, a missed one uses up one
         try (the last starts the kernel); the kernel says which of its chains ended their
-        transition and which of those moved (the others stay at their state)."""
-        self.job.counts["tried"] += int(rows.sum())
+        transition and which of those moved (the others stay at their state). ``rows``
+        (bool; None: no chain explores) holds ``count`` chains."""
+        if rows is None:
+            self._independence_tries()
+            return
+        self.job.counts["tried"] += count
         drawing = rows & (self.indep_left > 0)
         ended, moved = self.kernel.observe(rows & ~drawing, ok, view, self.job.lo, self.job.hi)
-        self.kernel.adapt(ended, moved, torch.tensor(self.burn, device=ended.device) > 0)
-        self.draws[0] += int(drawing.sum())
-        self.draws[1] += int((drawing & ok).sum())
-        missed = drawing & ~ok
-        self.indep_left[missed] -= 1
-        self._start_kernel(missed & (self.indep_left == 0))
+        if self.kernel.adaptive:  # (the slice kernel has no step to adapt)
+            self.kernel.adapt(ended, moved, torch.tensor(self.burn, device=ended.device) > 0)
         exact = drawing & ok
+        made = int(drawing.sum())
+        if made:
+            self.draws[0] += made
+            self.draws[1] += int(exact.sum())
+            missed = drawing & ~ok
+            self.indep_left[missed] -= 1
+            self._start_kernel(missed & (self.indep_left == 0))
+        done = exact | ended
+        chains = done.nonzero().flatten().tolist()
+        if not chains:
+            self._independence_tries()
+            return
         arrived = exact | moved
         self.state[arrived] = self.codes[arrived]
-        for i in (exact | ended).nonzero().flatten().tolist():
-            if bool(arrived[i]):
+        here, independent = arrived.tolist(), exact.tolist()
+        for i in chains:
+            if here[i]:
                 self._arrive(i, view)
-            self._transition(i, bool(exact[i]))
-        self._next_transition(exact | ended)
+            self._transition(i, independent[i])
+        self._next_transition(done)
 
     def _independence_tries(self) -> int:
         """r = ceil(2 / q-hat), q-hat the share of all prior draws so far (the chains' first

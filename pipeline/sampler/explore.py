@@ -172,8 +172,10 @@ class ExplorePhase:
         exploring = [i for i, m in enumerate(self.mode) if m == EXPLORING]
         if not exploring:  # (no chain leaves exploration: none has started)
             return
-        mask = _mask(exploring, self.codes)
-        self.codes = torch.where(mask[:, None], self.kernel.proposals(), self.codes)
+        proposals = self.kernel.proposals()  # a new tensor
+        if len(exploring) < len(self.mode):
+            proposals = torch.where(_mask(exploring, self.codes)[:, None], proposals, self.codes)
+        self.codes = proposals
         drawing = [i for i in exploring if self.indep_left[i] > 0]
         if drawing:
             self.codes[_index(drawing, self.codes)] = self.job.prior_draws(len(drawing))

@@ -43,8 +43,9 @@ class Adam:
         self.t += live.double()
         self.m = torch.where(live, b1 * self.m + (1 - b1) * grad, self.m)
         self.v = torch.where(live, b2 * self.v + (1 - b2) * grad * grad, self.v)
-        m_hat = self.m / (1 - b1 ** self.t.clamp(min=1)).to(self.m.dtype)
-        v_hat = self.v / (1 - b2 ** self.t.clamp(min=1)).to(self.v.dtype)
+        t = self.t.clamp(min=1)
+        m_hat = self.m / (1 - b1**t).to(self.m.dtype)
+        v_hat = self.v / (1 - b2**t).to(self.v.dtype)
         return torch.where(live, codes - self.lr * m_hat / (v_hat.sqrt() + 1e-8), codes)
 
     def reset(self, rows: torch.Tensor) -> None:

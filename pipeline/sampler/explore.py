@@ -126,9 +126,13 @@ class ExplorePhase:
         self.thin = cfg.thin or 2
         self.projection: torch.Tensor | None = None
         self.ever_in_band = False
+        self.seeding: torch.Tensor | None = None
 
     def _seeding_rows(self) -> torch.Tensor:
-        return _mask([i for i, m in enumerate(self.mode) if m == SEEDING], self.codes)
+        """The seeding chains (bool), kept until :meth:`advance` changes the modes."""
+        if self.seeding is None:
+            self.seeding = _mask([i for i, m in enumerate(self.mode) if m == SEEDING], self.codes)
+        return self.seeding
 
     def grad_rows(self) -> torch.Tensor:
         """Seeding chains, and exploring chains whose kernel asks for a gradient."""
@@ -143,6 +147,7 @@ class ExplorePhase:
     def advance(self, view: Evaluation) -> Phase | None:
         """Update every chain by its mode, then finish or propose the next codes."""
         job = self.job
+        self.seeding = None
         job.track_best(view.acts, view.finite)
         ok = in_band(view.acts, job.lo, job.hi) & view.finite
         hits, finite = torch.stack((ok, view.finite)).tolist()
@@ -170,13 +175,13 @@ class ExplorePhase:
         """Next codes of exploring chains: a prior draw while independence proposals are
         left, else the slice kernel's proposal."""
         exploring = [i for i, m in enumerate(self.mode) if m == EXPLORING]
-        if not exploring:  # (no chain leaves exploration: none has started)
-            return
-        proposals = self.kernel.proposals()  # a new tensor
-        if len(exploring) < len(self.mode):
-            proposals = torch.where(_mask(exploring, self.codes)[:, None], proposals, self.codes)
-        self.codes = proposals
         drawing = [i for i in exploring if self.indep_left[i] > 0]
+        if len(drawing) < len(exploring):  # (else none needs the kernel's: no side effects)
+            proposals = self.kernel.proposals()  # a new tensor
+            if len(exploring) < len(self.mode):
+                mask = _mask(exploring, self.codes)[:, None]
+                proposals = torch.where(mask, proposals, self.codes)
+            self.codes = proposals
         if drawing:
             self.codes[_index(drawing, self.codes)] = self.job.prior_draws(len(drawing))
 

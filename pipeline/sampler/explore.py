@@ -234,10 +234,7 @@ class ExplorePhase:
             return
         self.job.counts["tried"] += len(rows)
         drawing = [i for i in rows if self.indep_left[i] > 0]
-        kernel_rows = _mask([i for i in rows if self.indep_left[i] == 0], self.codes)
-        ended, moved = self.kernel.observe(kernel_rows, ok, view, self.job.lo, self.job.hi)
-        if self.kernel.adaptive:  # (the slice kernel has no step to adapt)
-            self.kernel.adapt(ended, moved, torch.tensor(self.burn, device=ended.device) > 0)
+        ended, moved = self._observe(view, ok, [i for i in rows if self.indep_left[i] == 0])
         exact = [i for i in drawing if hits[i]]
         if drawing:
             self.draws[0] += len(drawing)
@@ -246,12 +243,11 @@ class ExplorePhase:
             for i in missed:
                 self.indep_left[i] -= 1
             self._start_kernel([i for i in missed if self.indep_left[i] == 0])
-        ended_now, moved_now = torch.stack((ended, moved)).tolist()
-        done = sorted(set(exact) | {i for i in rows if ended_now[i]})
+        done = sorted(ended.union(exact))
         if not done:
             self._independence_tries()
             return
-        arrived = [i for i in done if i in exact or moved_now[i]]
+        arrived = [i for i in done if i in moved or i in exact]
         if arrived:
             index = _index(arrived, self.codes)
             self.state[index] = self.codes[index]
@@ -260,6 +256,20 @@ class ExplorePhase:
                 self._arrive(i, view)
             self._transition(i, i in exact)
         self._next_transition(done)
+
+    def _observe(
+        self, view: Evaluation, ok: torch.Tensor, rows: list[int]
+    ) -> tuple[set[int], set[int]]:
+        """The kernel's chains ``rows`` after their evaluation: those whose transition ended,
+        and those of them that moved (a kernel with no rows has nothing to observe)."""
+        if not rows:
+            return set(), set()
+        ended, moved = self.kernel.observe(_mask(rows, self.codes), ok, view, self.job.lo,
+                                           self.job.hi)
+        if self.kernel.adaptive:  # (the slice kernel has no step to adapt)
+            self.kernel.adapt(ended, moved, torch.tensor(self.burn, device=ended.device) > 0)
+        ended_now, moved_now = torch.stack((ended, moved)).tolist()
+        return {i for i in rows if ended_now[i]}, {i for i in rows if moved_now[i]}
 
     def _independence_tries(self) -> int:
         """r = ceil(2 / q-hat), q-hat the share of all prior draws so far (the chains' first

@@ -127,6 +127,7 @@ class ExplorePhase:
         self.projection: torch.Tensor | None = None
         self.ever_in_band = False
         self.seeding: torch.Tensor | None = None
+        self.gradient: torch.Tensor | None = None
 
     def _seeding_rows(self) -> torch.Tensor:
         """The seeding chains (bool), kept until :meth:`advance` changes the modes."""
@@ -135,8 +136,11 @@ class ExplorePhase:
         return self.seeding
 
     def grad_rows(self) -> torch.Tensor:
-        """Seeding chains, and exploring chains whose kernel asks for a gradient."""
-        return self._seeding_rows() | self.kernel.grad_rows().to(self.codes.device)
+        """Seeding chains, and exploring chains whose kernel asks for a gradient (kept until
+        :meth:`advance`, the only place modes and kernel states change)."""
+        if self.gradient is None:
+            self.gradient = self._seeding_rows() | self.kernel.grad_rows().to(self.codes.device)
+        return self.gradient
 
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """The seeding chains' penalty (their own lambda and mu; no diversity term), plus
@@ -147,7 +151,7 @@ class ExplorePhase:
     def advance(self, view: Evaluation) -> Phase | None:
         """Update every chain by its mode, then finish or propose the next codes."""
         job = self.job
-        self.seeding = None
+        self.seeding = self.gradient = None
         job.track_best(view.acts, view.finite)
         ok = in_band(view.acts, job.lo, job.hi) & view.finite
         hits, finite = torch.stack((ok, view.finite)).tolist()

@@ -82,7 +82,9 @@ class ChainSeeds:
         and which of them are stuck (did not close 10% of their gap over their last outer
         iteration)."""
         job, cfg = self.job, self.job.config
-        codes = job.project(self.optimiser.step(codes, view.grad, _mask(rows, codes)))
+        every = len(rows) == len(self.steps)  # (then no mask: the same step, fewer operations)
+        mask = None if every else _mask(rows, codes)
+        codes = job.project(self.optimiser.step(codes, view.grad, mask))
         for i in rows:
             self.steps[i] += 1
         outer = [i for i in rows if self.steps[i] % cfg.steps_per_outer == 0]

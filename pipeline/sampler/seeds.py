@@ -39,14 +39,17 @@ class Adam:
         """One Adam step from ``codes`` along ``-grad`` (only the ``rows`` mask, if given:
         the other rows keep their codes and state)."""
         b1, b2 = self.betas
-        live = torch.ones_like(self.t, dtype=torch.bool) if rows is None else rows[:, None]
-        self.t += live.double()
-        self.m = torch.where(live, b1 * self.m + (1 - b1) * grad, self.m)
-        self.v = torch.where(live, b2 * self.v + (1 - b2) * grad * grad, self.v)
+        live = None if rows is None else rows[:, None]
+        self.t += 1.0 if live is None else live.double()
+        m = b1 * self.m + (1 - b1) * grad
+        v = b2 * self.v + (1 - b2) * grad * grad
+        self.m = m if live is None else torch.where(live, m, self.m)
+        self.v = v if live is None else torch.where(live, v, self.v)
         t = self.t.clamp(min=1)
         m_hat = self.m / (1 - b1**t).to(self.m.dtype)
         v_hat = self.v / (1 - b2**t).to(self.v.dtype)
-        return torch.where(live, codes - self.lr * m_hat / (v_hat.sqrt() + 1e-8), codes)
+        stepped = codes - self.lr * m_hat / (v_hat.sqrt() + 1e-8)
+        return stepped if live is None else torch.where(live, stepped, codes)
 
     def reset(self, rows: torch.Tensor) -> None:
         """Forget the moments and step count of ``rows`` (restarted chains)."""

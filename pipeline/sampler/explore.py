@@ -41,62 +41,15 @@ import torch
 
 from pipeline.sampler.bounce import BounceKernel
 from pipeline.sampler.diagnostics import integrated_time, summary
-from pipeline.sampler.job import Evaluation, JobState, Phase
-from pipeline.sampler.lagrangian import ChainLagrangian, in_band, violation
-from pipeline.sampler.normalstep import NormalStep
-from pipeline.sampler.seeds import Adam
+from pipeline.sampler.job import Evaluation, JobState, Phase, row_mask
+from pipeline.sampler.lagrangian import in_band
+from pipeline.sampler.seeds import ChainSeeds
 from pipeline.sampler.slice import SliceKernel
 
 FRESH, SEEDING, EXPLORING = 0, 1, 2
 MAX_THIN = 50
 THIN_EVERY = 8
 MIN_RATE = 0.01
-
-
-class ChainSeeds:
-    """Per-chain augmented-Lagrangian seeding (see :mod:`pipeline.sampler.seeds`)."""
-
-    def __init__(self, job: JobState, chains: int, like: torch.Tensor) -> None:
-        cfg = job.config
-        self.job = job
-        self.lagrangian = ChainLagrangian(job.lo, job.hi, chains, cfg.seed_shrink, cfg.mu0)
-        self.optimiser: Adam | NormalStep = (
-            NormalStep(job.prior, cfg.seed_step_size) if cfg.seed_step == "normal"
-            else Adam(like, cfg.lr))
-        self.steps = [0] * chains
-        self.last_gap = torch.full((chains,), float("inf"), device=like.device)
-
-    def restart(self, rows: list[int]) -> None:
-        """Forget the multipliers and moments of ``rows``."""
-        index = torch.tensor(rows, dtype=torch.long, device=self.last_gap.device)
-        self.lagrangian.reset(index)
-        self.optimiser.reset(index)
-        for i in rows:
-            self.steps[i] = 0
-        self.last_gap[index] = float("inf")
-
-    def step(
-        self, codes: torch.Tensor, view: Evaluation, rows: list[int]
-    ) -> tuple[torch.Tensor, list[int]]:
-        """One Adam (or ``seed_step="normal"``) step of the seeding ``rows``: the new codes,
-        and which of them are stuck (did not close 10% of their gap over their last outer
-        iteration)."""
-        job, cfg = self.job, self.job.config
-        every = len(rows) == len(self.steps)  # (then no mask: the same step, fewer operations)
-        mask = None if every else _mask(rows, codes)
-        codes = job.project(self.optimiser.step(codes, view.grad, mask))
-        for i in rows:
-            self.steps[i] += 1
-        outer = [i for i in rows if self.steps[i] % cfg.steps_per_outer == 0]
-        if not outer:
-            return codes, []
-        mask = _mask(outer, codes)
-        self.lagrangian.update_rows(view.acts, mask, cfg.mu_growth, cfg.mu_max)
-        gap = violation(view.acts, job.lo, job.hi)
-        stuck = mask & (gap > 0.9 * self.last_gap)
-        self.last_gap = torch.where(mask, gap, self.last_gap)
-        job.counts["outer_iterations"] += len(outer)
-        return codes, stuck.nonzero().flatten().tolist()
 
 
 class ExplorePhase:
@@ -134,7 +87,8 @@ class ExplorePhase:
     def _seeding_rows(self) -> torch.Tensor:
         """The seeding chains (bool), kept until :meth:`advance` changes the modes."""
         if self.seeding is None:
-            self.seeding = _mask([i for i, m in enumerate(self.mode) if m == SEEDING], self.codes)
+            seeding = [i for i, m in enumerate(self.mode) if m == SEEDING]
+            self.seeding = row_mask(seeding, self.codes)
         return self.seeding
 
     def grad_rows(self) -> torch.Tensor:
@@ -185,7 +139,7 @@ class ExplorePhase:
         if len(drawing) < len(exploring):  # (else none needs the kernel's: no side effects)
             proposals = self.kernel.proposals()  # a new tensor
             if len(exploring) < len(self.mode):
-                mask = _mask(exploring, self.codes)[:, None]
+                mask = row_mask(exploring, self.codes)[:, None]
                 proposals = torch.where(mask, proposals, self.codes)
             self.codes = proposals
         if drawing:
@@ -270,7 +224,7 @@ class ExplorePhase:
         and those of them that moved (a kernel with no rows has nothing to observe)."""
         if not rows:
             return set(), set()
-        ended, moved = self.kernel.observe(_mask(rows, self.codes), ok, view, self.job.lo,
+        ended, moved = self.kernel.observe(row_mask(rows, self.codes), ok, view, self.job.lo,
                                            self.job.hi)
         if self.kernel.adaptive:  # (the slice kernel has no step to adapt)
             self.kernel.adapt(ended, moved, torch.tensor(self.burn, device=ended.device) > 0)
@@ -402,14 +356,6 @@ class ExplorePhase:
 def _index(rows: list[int], like: torch.Tensor) -> torch.Tensor:
     """``rows`` as an index tensor on the device of ``like``."""
     return torch.tensor(rows, dtype=torch.long, device=like.device)
-
-
-def _mask(rows: list[int], like: torch.Tensor) -> torch.Tensor:
-    """A bool tensor over the chains of ``like`` (its rows), True at ``rows``."""
-    flags = [False] * like.shape[0]
-    for i in rows:
-        flags[i] = True
-    return torch.tensor(flags, device=like.device)
 
 
 def _kernel(job: JobState, device: torch.device) -> SliceKernel | BounceKernel:

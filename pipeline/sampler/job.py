@@ -180,3 +180,11 @@ class JobState:
             status = "partial"
         self.status = status
         self.wall_seconds = time.perf_counter() - self.started
+
+
+def row_mask(rows: list[int], like: torch.Tensor) -> torch.Tensor:
+    """A bool tensor over the chains of ``like`` (its rows), True at ``rows``."""
+    flags = [False] * like.shape[0]
+    for i in rows:
+        flags[i] = True
+    return torch.tensor(flags, device=like.device)

@@ -81,22 +81,22 @@ class ExplorePhase:
         self.thin = cfg.thin or 2
         self.projection: torch.Tensor | None = None
         self.ever_in_band = False
-        self.seeding: torch.Tensor | None = None
-        self.gradient: torch.Tensor | None = None
+        self.seeding_mask: torch.Tensor | None = None
+        self.grad_mask: torch.Tensor | None = None
 
     def _seeding_rows(self) -> torch.Tensor:
         """The seeding chains (bool), kept until :meth:`advance` changes the modes."""
-        if self.seeding is None:
+        if self.seeding_mask is None:
             seeding = [i for i, m in enumerate(self.mode) if m == SEEDING]
-            self.seeding = row_mask(seeding, self.codes)
-        return self.seeding
+            self.seeding_mask = row_mask(seeding, self.codes)
+        return self.seeding_mask
 
     def grad_rows(self) -> torch.Tensor:
         """Seeding chains, and exploring chains whose kernel asks for a gradient (kept until
         :meth:`advance`, the only place modes and kernel states change)."""
-        if self.gradient is None:
-            self.gradient = self._seeding_rows() | self.kernel.grad_rows().to(self.codes.device)
-        return self.gradient
+        if self.grad_mask is None:
+            self.grad_mask = self._seeding_rows() | self.kernel.grad_rows().to(self.codes.device)
+        return self.grad_mask
 
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """The seeding chains' penalty (their own lambda and mu; no diversity term), plus
@@ -107,7 +107,7 @@ class ExplorePhase:
     def advance(self, view: Evaluation) -> Phase | None:
         """Update every chain by its mode, then finish or propose the next codes."""
         job = self.job
-        self.seeding = self.gradient = None
+        self.seeding_mask = self.grad_mask = None
         job.track_best(view.acts, view.finite)
         ok = in_band(view.acts, job.lo, job.hi) & view.finite
         hits, finite = torch.stack((ok, view.finite)).tolist()

@@ -7,7 +7,9 @@ of its sampling thread and of the phases' ``advance`` (acceptance, tracing, thin
 proposals), the batched evaluations and verification in it. By default under cProfile with
 the thread's CPU clock (``time.thread_time``: other processes do not count), which also
 prints the functions with the most time of their own; ``--timers`` times the same stages
-with plain CPU-time wrappers instead (no profiler overhead).
+with plain CPU-time wrappers instead (no profiler overhead); ``--syncs`` counts, per call
+of ``advance``, the reads of tensor values on the host (``bool``, ``int``, ``float``,
+``tolist``, ``item``, ``nonzero``, ``cpu``: each waits for the device on a GPU).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import cProfile
 import pstats
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 import pipeline.runner.actor as actor_module
 import pipeline.sampler.engine as engine_module
@@ -87,6 +91,42 @@ def profiled(preset: str, units: int, n: int, out: str | None) -> tuple[dict[str
     return seconds, stats
 
 
+SYNCS = ("__bool__", "__int__", "__float__", "__index__", "tolist", "item", "nonzero", "cpu")
+
+
+class _Reads(TorchFunctionMode):
+    """Counts the tensor functions that read values back to the host."""
+
+    def __init__(self, counts: Counter) -> None:
+        super().__init__()
+        self.counts = counts
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        name = getattr(func, "__name__", "")
+        if name in SYNCS:
+            self.counts[name] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def host_reads(preset: str, units: int, n: int) -> dict[str, float]:
+    """Host reads of tensor values per call of ``ExplorePhase.advance``, by kind."""
+    counts: Counter = Counter()
+    calls = [0]
+    advance = ExplorePhase.advance
+
+    def counted(self: ExplorePhase, view: Any) -> Any:
+        calls[0] += 1
+        with _Reads(counts):
+            return advance(self, view)
+
+    ExplorePhase.advance = counted
+    try:
+        run_jobs(preset, units, n)
+    finally:
+        ExplorePhase.advance = advance
+    return {name: counts[name] / max(calls[0], 1) for name in SYNCS}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the stages' CPU seconds and shares of the sampling thread."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,8 +136,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timers", action="store_true", help="no profiler: CPU-time wrappers")
     parser.add_argument("--out", help="write the cProfile stats here")
     parser.add_argument("--top", type=int, default=25, help="functions listed by own time")
+    parser.add_argument("--syncs", action="store_true", help="host reads per advance call")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.syncs:
+        reads = host_reads(args.preset, args.units, args.n)
+        print(f"host reads per advance: {sum(reads.values()):.2f}",
+              {name: round(value, 2) for name, value in reads.items() if value})
+        return
     stats = None
     if args.timers:
         seconds = timed(args.preset, args.units, args.n)

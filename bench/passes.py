@@ -231,6 +231,16 @@ def sweep_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def markdown() -> str:
+    """The ``make bench`` section: per-row costs of both layouts on `mnist` and `faces` at
+    64 px, and the 16-job `mnist` sweep with each layout and 4 or 8 jobs per batch
+    (``compile`` is left out: its compilation alone takes minutes here)."""
+    return "\n\n".join([
+        row_table(row_costs("mnist") + row_costs("faces", 64, (5, 10, 40), repeats=5)),
+        sweep_table(sweep_rows("mnist")),
+    ])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the per-row table and (unless ``--no-sweep``) the per-sweep table."""
     parser = argparse.ArgumentParser(prog="python -m bench.passes")

@@ -13,9 +13,10 @@ from pipeline.errors import ConfigError
 from pipeline.runner.job import NeuronRef
 from pipeline.runner.models import Models, speed_up
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
-from pipeline.sweep import compose
+from pipeline.sweep import compose, expand
 from pipeline.sweep.config import to_plain
 from pipeline.sweep.expand import LazyModels, model_settings
+from pipeline.sweep.preflight import preflight
 
 TOY = {"preset": {"factory": "pipeline.runner.toy:toy_preset", "options": {"channels": 3}}}
 
@@ -55,12 +56,29 @@ def test_channels_last_false_keeps_the_layout(group: str) -> None:
     ("setting", "message"),
     [
         ("generator.channels_last=yes", "generator.channels_last must be true, false or auto"),
-        ("network.channels_last=1", "network.channels_last must be true, false or auto"),
-        ("generator.compile=auto", "generator.compile must be true or false"),
+        ("network.channels_last=1", "network.channels_last: Value '1' of type 'int' is incomp"),
+        ("generator.compile=auto", "generator.compile: Value 'auto' is not a valid bool"),
     ],
 )
-def test_a_bad_speed_option_is_one_clear_error(setting: str, message: str) -> None:
-    model = model_settings(to_plain(compose(["preset=toy", setting])))
+def test_a_bad_speed_option_is_one_clear_error_before_anything_runs(
+    setting: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as err:  # the command line's checks, then the expansion
+        preflight(["preset=toy", setting])
+        expand(compose(["preset=toy", setting]))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"channels_last": "yes"}, "generator.channels_last must be true, false or auto"),
+        ({"channels_last": 1}, "generator.channels_last must be true, false or auto"),
+        ({"compile": "auto"}, "generator.compile must be true or false"),
+    ],
+)
+def test_models_refuse_a_bad_speed_option_given_as_a_plain_dict(section, message) -> None:
+    model = {**TOY, "generator": {"kind": "preset", **section}}
     with pytest.raises(ConfigError, match=message):
         Models(model)
     with pytest.raises(ConfigError, match=message):
@@ -154,3 +172,21 @@ def test_channels_last_samples_lie_in_band_under_the_plain_layout_too() -> None:
         again = slow.neuron(ref)(result.inputs)
         torch.testing.assert_close(fast.neuron(ref)(result.inputs), again, rtol=1e-4, atol=1e-4)
     assert bool(((again >= lo) & (again <= hi)).all())
+
+
+def test_the_generator_schema_holds_every_argument_of_the_built_in_generators() -> None:
+    import dataclasses
+    import inspect
+
+    from pipeline.models.generators import FourierGenerator, PixelGenerator
+    from pipeline.sweep.schema import GeneratorSchema
+
+    fields = {f.name for f in dataclasses.fields(GeneratorSchema)}
+    for cls in (PixelGenerator, FourierGenerator):
+        assert set(inspect.signature(cls).parameters) <= fields
+    plain = to_plain(compose(["preset=toy", "generator=fourier", "generator.size=8",
+                              "generator.decorrelate=false", "generator.channels=1"]))
+    assert plain["generator"]["shape"] is None  # a pixel argument, unused by this kind
+    generator = Models(model_settings(plain)).generator
+    assert isinstance(generator, FourierGenerator) and not generator.decorrelate
+    assert generator(torch.zeros(2, generator.code_dim)).shape == (2, 1, 8, 8)

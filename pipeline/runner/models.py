@@ -74,7 +74,7 @@ def build_generator(
     spec: dict[str, Any] | None, preset: Any, device: str | torch.device
 ) -> nn.Module:
     """G: the preset's generator or a built-in parameterisation named by ``spec["kind"]``."""
-    spec = {k: v for k, v in (spec or {}).items() if k not in SPEED_KEYS}
+    spec = {k: v for k, v in (spec or {}).items() if k not in SPEED_KEYS and v is not None}
     kind = spec.pop("kind", "preset")
     if kind == "preset":
         return preset.generator

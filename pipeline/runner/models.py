@@ -14,7 +14,7 @@ The model settings are a plain dict with four parts, each from a config group:
 - ``encoder``: ``{"layer": None or name, "pool": None or "mean"/"flatten"}`` (None: preset's).
 
 Device speed options, for G and for the network alike: ``channels_last`` (``true``,
-``false`` or ``auto``: on when the actor's device is a CPU, where it measured 15-33% less
+``false`` or ``auto``: on when the actor's device is a CPU, where it measured 16-32% less
 CPU per row on the conv presets, ``bench/passes.py``; off on a GPU until ``bench/gpu.sh``
 shows it helps) and ``compile`` (``torch.compile``; off by default: on a CPU it measured
 no faster and takes 10-80 s to compile).

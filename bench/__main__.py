@@ -27,6 +27,7 @@ from bench import (
     overhead,
     overnight_slice,
     packing,
+    passes,
     quality,
     size,
 )
@@ -76,6 +77,11 @@ def sections() -> dict[str, Section]:
             lambda: packing.table(packing.packing() + packing.ray_scaling()) + "\n\n"
             + packing.efficiency_report(packing.device_efficiencies()) + "\n\n"
             + breakdown.table(breakdown.breakdown()),
+        ),
+        "passes": (
+            "Device efficiency, third round: rows and passes",
+            passes.__doc__, "python -m bench.passes --preset mnist; python -m bench.passes "
+            "--preset faces --size 64 --rows 5,10,40 --repeats 5", passes.markdown,
         ),
         "size": (
             "Size: bytes per stored sample on `imagenet` at 128 px",

@@ -50,6 +50,7 @@ import torch
 from bench import timeline
 from bench.common import observed, quantile_band
 from pipeline import zoo
+from pipeline.runner.models import apply_speed
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sweep import compose, run
 
@@ -113,12 +114,19 @@ def ray_scaling(actors: tuple[int, ...] = (1, 2), units: int = 4, n: int = 50) -
 
 
 def bare_row_seconds(
-    preset: zoo.Preset, rows: int, repeats: int = 15, clock: Callable[[], float] = time.perf_counter
+    preset: zoo.Preset, rows: int, repeats: int = 15,
+    clock: Callable[[], float] = time.perf_counter, channels_last: bool | None = None,
 ) -> tuple[float, float]:
     """Median seconds per row, at ``rows`` rows, of codes -> G -> network as the sampler runs
     it: a forward under ``torch.no_grad`` (a row evaluated forward only), and a forward with
     autograd plus the backward to the codes (a row with a gradient step); interleaved.
-    ``clock``: wall time, or e.g. ``time.thread_time`` (CPU time, with one torch thread)."""
+    ``clock``: wall time, or e.g. ``time.thread_time`` (CPU time, with one torch thread).
+    G and the network are timed in the layout a CPU actor runs them in: ``channels_last``
+    None is the sweep's default (``auto``: channels-last on a CPU), else on or off; the
+    preset's modules are changed in place."""
+    for module, group in ((preset.generator, "generator"), (preset.network, "network")):
+        apply_speed(module, {"channels_last": "auto" if channels_last is None else channels_last},
+                    torch.device("cpu"), group)
     plain, both = [], []
     codes = torch.randn(rows, preset.generator.code_dim, generator=torch.Generator().manual_seed(0))
     preprocess = preset.preprocess or (lambda x: x)

@@ -166,7 +166,7 @@ def _imagenet_row(f, G: nn.Module, E, band: tuple[float, float], n: int,
         report(phase)
 
     def note_seeds(phase, view, rows, exact, begin=begin):
-        if not exact and bool(rows.any()):
+        if not exact and rows:  # rows: the chains' indices
             seeds.append(G.prior.to_normal(phase.codes[rows]).norm(dim=1))
         begin(phase, view, rows, exact)
 

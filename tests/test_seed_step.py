@@ -47,7 +47,7 @@ def _seed_norms(seed_step: str, monkeypatch) -> tuple[torch.Tensor, object]:
     begin = ExplorePhase._begin
 
     def note(phase, view, rows, exact):
-        if not exact and bool(rows.any()):
+        if not exact and rows:  # rows: the chains' indices
             seeds.append(phase.codes[rows].norm(dim=1))
         begin(phase, view, rows, exact)
 

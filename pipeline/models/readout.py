@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from pipeline.models.layers import read_layers
+from pipeline.models.layers import LayerReader
 from pipeline.models.neurons import LayerEncoder, Neuron
 
 Probe = Callable[[torch.Tensor], torch.Tensor]
@@ -17,13 +17,15 @@ class Readout:
 
     Neurons and a :class:`LayerEncoder` that share a model and preprocessing are read
     in ONE hooked forward pass; any other callable is called on its own. Equal neurons
-    (same model, layer, unit, position) are computed once.
+    (same model, layer, unit, position) are computed once. The layers are looked up at the
+    first call and kept (the hooks are not: each call adds and removes them).
     """
 
     def __init__(self, probes: Sequence[Probe], encoder: Probe | None = None) -> None:
         self.probes = list(probes)
         self.encoder = encoder
         self._groups: dict[tuple, tuple] = {}
+        self._readers: dict[tuple, LayerReader] | None = None
         self._column_of: list[int] = []
         unique: dict[object, int] = {}
         self._unique: list[Probe] = []
@@ -47,10 +49,12 @@ class Readout:
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return ``(A, F)``: activations ``(n, p)`` and features ``(n, m)`` (or ``None``)."""
-        outputs = {
-            group: read_layers(model, layers, x, preprocess)
-            for group, (model, preprocess, layers) in self._groups.items()
-        }
+        if self._readers is None:
+            self._readers = {
+                group: LayerReader(model, layers, preprocess)
+                for group, (model, preprocess, layers) in self._groups.items()
+            }
+        outputs = {group: read(x) for group, read in self._readers.items()}
 
         def evaluate(item: Probe) -> torch.Tensor:
             if isinstance(item, (Neuron, LayerEncoder)):

@@ -5,12 +5,19 @@ The model settings are a plain dict with four parts, each from a config group:
 - ``preset``: ``{"name": zoo preset, "factory": "module:function" or None, "options": {...}}``;
   ``factory`` builds a custom preset (a callable ``(device, **options) -> Preset``-like
   object with generator, network, preprocess, encoder_layer, output_layer, labels, neuron()).
-- ``network``: ``{"options": {...}, "channels_last": bool, "compile": bool}``: extra preset
+- ``network``: ``{"options": {...}, "channels_last": ..., "compile": ...}``: extra preset
   options that pick the network's variant (e.g. ``size``, its input side), and the device
-  speed options of :func:`speed_up` (both off by default).
+  speed options (:func:`speed_settings`).
 - ``generator``: ``{"kind": "preset"}`` or ``{"kind": "pixel", "shape": [C, H, W]}`` or
-  ``{"kind": "fourier", "size": S, "channels": 3, "decay": 1.0}``.
+  ``{"kind": "fourier", "size": S, "channels": 3, "decay": 1.0}``, each with the same
+  device speed options as the network.
 - ``encoder``: ``{"layer": None or name, "pool": None or "mean"/"flatten"}`` (None: preset's).
+
+Device speed options, for G and for the network alike: ``channels_last`` (``true``,
+``false`` or ``auto``: on when the actor's device is a CPU, where it measured 16-32% less
+CPU per row on the conv presets, ``bench/passes.py``; off on a GPU until ``bench/gpu.sh``
+shows it helps) and ``compile`` (``torch.compile``; off by default: on a CPU it measured
+no faster and takes 10-80 s to compile).
 """
 
 from __future__ import annotations
@@ -67,7 +74,7 @@ def build_generator(
     spec: dict[str, Any] | None, preset: Any, device: str | torch.device
 ) -> nn.Module:
     """G: the preset's generator or a built-in parameterisation named by ``spec["kind"]``."""
-    spec = dict(spec or {"kind": "preset"})
+    spec = {k: v for k, v in (spec or {}).items() if k not in SPEED_KEYS and v is not None}
     kind = spec.pop("kind", "preset")
     if kind == "preset":
         return preset.generator
@@ -78,15 +85,75 @@ def build_generator(
     raise ConfigError(f"generator.kind must be 'preset', 'pixel' or 'fourier', got {kind!r}")
 
 
-def speed_up(module: nn.Module, channels_last: bool = False, compile: bool = False) -> nn.Module:
+SPEED_KEYS = ("channels_last", "compile")
+
+
+def speed_settings(section: dict[str, Any] | None, group: str) -> tuple[bool | None, bool]:
+    """``(channels_last, compile)`` of a ``network`` or ``generator`` section (``group``
+    names it in errors); ``channels_last`` is None for ``auto`` (missing keys: auto, off)."""
+    section = section or {}
+    channels_last = section.get("channels_last", "auto")
+    if not (isinstance(channels_last, bool) or channels_last == "auto"):
+        raise ConfigError(
+            f"{group}.channels_last must be true, false or auto, got {channels_last!r}"
+        )
+    compile = section.get("compile", False)
+    if not isinstance(compile, bool):
+        raise ConfigError(f"{group}.compile must be true or false, got {compile!r}")
+    return (None if channels_last == "auto" else channels_last), compile
+
+
+def _check_compilable(module: Any, device: torch.device, group: str) -> None:
+    """Raise a one-line :class:`ConfigError` where ``torch.compile`` of ``module`` cannot
+    work: not an ``nn.Module``, or a CPU with no C++ compiler for inductor's kernels."""
+    if not isinstance(module, nn.Module):
+        raise ConfigError(
+            f"{group}.compile=true needs a torch.nn.Module, but this {group} is a "
+            f"{type(module).__name__}; set {group}.compile=false"
+        )
+    if device.type != "cpu":
+        return
+    from torch._inductor import cpp_builder, exc  # torch's compiler: only when asked for
+
+    try:
+        cpp_builder.get_cpp_compiler()
+    except exc.InvalidCxxCompiler:
+        raise ConfigError(
+            f"{group}.compile=true on a CPU needs a C++ compiler for torch.compile (none "
+            f"found: set CXX or install g++), or set {group}.compile=false"
+        ) from None
+
+
+def speed_up(
+    module: Any,
+    channels_last: bool = False,
+    compile: bool = False,
+    device: torch.device | None = None,
+    group: str = "network",
+) -> Any:
     """``module`` in place: its 4-d weights in the channels-last memory format (faster
-    convolutions on tensor-core GPUs), and compiled with ``torch.compile`` (``nn.Module.compile``:
-    the module and its layer names stay as they are, so neuron hooks still find them)."""
-    if channels_last:
+    convolutions with oneDNN on CPUs and on tensor-core GPUs), and compiled with
+    ``torch.compile`` (``nn.Module.compile``: the module and its layer names stay as they
+    are, so neuron hooks still find them). A module that is not an ``nn.Module`` (a plain
+    callable G) is left as it is by ``channels_last``; ``compile`` refuses it."""
+    if compile:
+        _check_compilable(module, device or torch.device("cpu"), group)
+    if channels_last and isinstance(module, nn.Module):
         module.to(memory_format=torch.channels_last)
     if compile:
         module.compile()
     return module
+
+
+def apply_speed(
+    module: Any, section: dict[str, Any] | None, device: torch.device, group: str
+) -> Any:
+    """:func:`speed_up` with the options of a config section on ``device`` (``auto``
+    channels-last: on for a CPU)."""
+    channels_last, compile = speed_settings(section, group)
+    if channels_last is None:
+        channels_last = device.type == "cpu"
+    return speed_up(module, channels_last, compile, device, group)
 
 
 class Models:
@@ -99,15 +166,18 @@ class Models:
         cache_dir: str | None = None,
         fast: bool = True,
     ) -> None:
-        """``fast``: apply the network's speed options (:func:`speed_up`); the driver's copy,
-        which only checks neurons, leaves them off."""
+        """``fast``: apply the device speed options of G and the network
+        (:func:`apply_speed`); the driver's copy, which only checks neurons, leaves them off."""
         self.device = torch.device(device)
         self.preset = load_preset(model, self.device, cache_dir)
-        network = model.get("network") or {}
+        network, generator = model.get("network"), model.get("generator")
+        self.generator = build_generator(generator, self.preset, self.device)
         if fast:
-            speed_up(self.preset.network, bool(network.get("channels_last")),
-                     bool(network.get("compile")))
-        self.generator = build_generator(model.get("generator"), self.preset, self.device)
+            apply_speed(self.preset.network, network, self.device, "network")
+            apply_speed(self.generator, generator, self.device, "generator")
+        else:  # still refuse a bad value here, before any actor starts
+            for section, group in ((network, "network"), (generator, "generator")):
+                speed_settings(section, group)
         spec = model.get("encoder") or {}
         self.encoder = encoder(
             self.preset.network,

@@ -54,10 +54,10 @@ def integrated_time(chains: list[torch.Tensor]) -> torch.Tensor:
     if rho.shape[1] == 0:
         return torch.ones(0, dtype=torch.float64)
     taus = []
-    for s in range(rho.shape[1]):
+    for series in rho.T.tolist():  # Python floats: the same float64 sums, without a tensor op each
         total = 0.0
-        for k in range(0, rho.shape[0] - 1, 2):
-            pair = float(rho[k, s] + rho[k + 1, s])
+        for k in range(0, len(series) - 1, 2):
+            pair = series[k] + series[k + 1]
             if pair <= 0:
                 break
             total += pair
@@ -67,8 +67,11 @@ def integrated_time(chains: list[torch.Tensor]) -> torch.Tensor:
 
 def effective_size(chains: list[torch.Tensor]) -> torch.Tensor:
     """``(S,)``: effective sample size of each series over all chains."""
-    total = sum(c.shape[0] for c in _usable(chains))
-    return total / integrated_time(chains)
+    return _effective_size(chains, integrated_time(chains))
+
+
+def _effective_size(chains: list[torch.Tensor], tau: torch.Tensor) -> torch.Tensor:
+    return sum(c.shape[0] for c in _usable(chains)) / tau
 
 
 def split_rhat(chains: list[torch.Tensor]) -> torch.Tensor:
@@ -92,11 +95,12 @@ def summary(chains: list[torch.Tensor]) -> dict[str, float | None]:
     """The worst series: smallest ESS, largest integrated time and split-R-hat."""
     if not _usable(chains):
         return {"ess": None, "iat": None, "rhat": None}
-    ess = effective_size(chains)
+    tau = integrated_time(chains)
+    ess = _effective_size(chains, tau)
     rhat = split_rhat(chains)
     worst_rhat = float(rhat.max()) if not bool(rhat.isnan().all()) else None
     return {
         "ess": float(ess.min()),
-        "iat": float(integrated_time(chains).max()),
+        "iat": float(tau.max()),
         "rhat": None if worst_rhat is None or math.isnan(worst_rhat) else worst_rhat,
     }

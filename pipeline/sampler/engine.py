@@ -125,6 +125,7 @@ def iter_problems(
         return job
 
     source = _Source(problems, slots, make)
+    readouts = _Readouts(encoder)
     active: dict[int, JobState] = {}
     done = wanted = 0
     if isinstance(generator, nn.Module):
@@ -132,7 +133,7 @@ def iter_problems(
     source.pull(active)
     while active:
         wanted = sum(job.problem.n for job in active.values()) + done
-        readout, columns = _readout(active, encoder)
+        readout, columns = readouts.get(active)
         batch = [(job, columns[i]) for i, job in active.items()]
         views = evaluate_batch(generator, readout, batch, config.quantize, transform)
         for (i, job), view in zip(list(active.items()), views, strict=True):
@@ -147,13 +148,24 @@ def iter_problems(
         source.pull(active)
 
 
-def _readout(
-    active: dict[int, JobState], encoder: Callable[[torch.Tensor], torch.Tensor] | None
-) -> tuple[Readout, dict[int, slice]]:
-    """One readout for the neurons of every active job, and each job's columns in it."""
-    probes = [c[0] for job in active.values() for c in job.problem.constraints]
-    slices = row_slices([len(job.problem.constraints) for job in active.values()])
-    return Readout(probes, encoder), dict(zip(active, slices, strict=True))
+class _Readouts:
+    """One readout for the neurons of every active job, and each job's columns in it; built
+    again only when the active jobs change (a job ends or one is pulled)."""
+
+    def __init__(self, encoder: Callable[[torch.Tensor], torch.Tensor] | None) -> None:
+        self.encoder = encoder
+        self.jobs: tuple[int, ...] | None = None
+        self.current: tuple[Readout, dict[int, slice]] | None = None
+
+    def get(self, active: dict[int, JobState]) -> tuple[Readout, dict[int, slice]]:
+        """The readout of ``active`` (keyed by pull order, so equal keys: the same jobs)."""
+        jobs = tuple(active)
+        if self.current is None or jobs != self.jobs:
+            probes = [c[0] for job in active.values() for c in job.problem.constraints]
+            slices = row_slices([len(job.problem.constraints) for job in active.values()])
+            self.jobs = jobs
+            self.current = Readout(probes, self.encoder), dict(zip(active, slices, strict=True))
+        return self.current
 
 
 def sample_problems(

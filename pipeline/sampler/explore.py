@@ -41,10 +41,9 @@ import torch
 
 from pipeline.sampler.bounce import BounceKernel
 from pipeline.sampler.diagnostics import integrated_time, summary
-from pipeline.sampler.job import Evaluation, JobState, Phase
-from pipeline.sampler.lagrangian import ChainLagrangian, in_band, violation
-from pipeline.sampler.normalstep import NormalStep
-from pipeline.sampler.seeds import Adam
+from pipeline.sampler.job import Evaluation, JobState, Phase, row_mask
+from pipeline.sampler.lagrangian import in_band
+from pipeline.sampler.seeds import ChainSeeds
 from pipeline.sampler.slice import SliceKernel
 
 FRESH, SEEDING, EXPLORING = 0, 1, 2
@@ -53,48 +52,11 @@ THIN_EVERY = 8
 MIN_RATE = 0.01
 
 
-class ChainSeeds:
-    """Per-chain augmented-Lagrangian seeding (see :mod:`pipeline.sampler.seeds`)."""
-
-    def __init__(self, job: JobState, chains: int, like: torch.Tensor) -> None:
-        cfg = job.config
-        self.job = job
-        self.lagrangian = ChainLagrangian(job.lo, job.hi, chains, cfg.seed_shrink, cfg.mu0)
-        self.optimiser: Adam | NormalStep = (
-            NormalStep(job.prior, cfg.seed_step_size) if cfg.seed_step == "normal"
-            else Adam(like, cfg.lr))
-        self.steps = torch.zeros(chains, dtype=torch.long)
-        self.last_gap = torch.full((chains,), float("inf"), device=like.device)
-
-    def restart(self, rows: torch.Tensor) -> None:
-        """Forget the multipliers and moments of ``rows``."""
-        self.lagrangian.reset(rows)
-        self.optimiser.reset(rows)
-        self.steps[rows.cpu()] = 0
-        self.last_gap[rows] = float("inf")
-
-    def step(
-        self, codes: torch.Tensor, view: Evaluation, rows: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One Adam (or ``seed_step="normal"``) step of the seeding ``rows`` (bool): the new
-        codes, and which of them are stuck (did not close 10% of their gap over their last
-        outer iteration)."""
-        job, cfg = self.job, self.job.config
-        codes = job.project(self.optimiser.step(codes, view.grad, rows))
-        self.steps[rows.cpu()] += 1
-        outer = rows & (self.steps.to(rows.device) % cfg.steps_per_outer == 0)
-        stuck = torch.zeros_like(rows)
-        if bool(outer.any()):
-            self.lagrangian.update_rows(view.acts, outer, cfg.mu_growth, cfg.mu_max)
-            gap = violation(view.acts, job.lo, job.hi)
-            stuck = outer & (gap > 0.9 * self.last_gap)
-            self.last_gap = torch.where(outer, gap, self.last_gap)
-            job.counts["outer_iterations"] += int(outer.sum())
-        return codes, stuck
-
-
 class ExplorePhase:
-    """K independent chains: prior draws, seeding where needed, then slice sampling."""
+    """K independent chains: prior draws, seeding where needed, then slice sampling.
+
+    The chains' modes and counters live in host lists (one host copy of the acceptance
+    per iteration instead of a small tensor operation per update); codes stay tensors."""
 
     wants_normals = False
 
@@ -102,10 +64,10 @@ class ExplorePhase:
         cfg, k = job.config, job.config.k
         self.job = job
         self.codes = job.init_codes(k)
-        self.mode = torch.full((k,), FRESH, dtype=torch.long, device=self.codes.device)
-        self.tries = torch.ones(k, dtype=torch.long, device=self.codes.device)
+        self.mode = [FRESH] * k
+        self.tries = [1] * k
         self.state = self.codes.clone()
-        self.indep_left = torch.zeros(k, dtype=torch.long, device=self.codes.device)
+        self.indep_left = [0] * k
         self.indep: int | None = None
         self.draws = [0, 0]  # prior draws before exploring: made, in band
         self.seeds = ChainSeeds(job, k, self.codes)
@@ -119,32 +81,50 @@ class ExplorePhase:
         self.thin = cfg.thin or 2
         self.projection: torch.Tensor | None = None
         self.ever_in_band = False
+        self.seeding_mask: torch.Tensor | None = None
+        self.grad_mask: torch.Tensor | None = None
+
+    def _seeding_rows(self) -> torch.Tensor:
+        """The seeding chains (bool), kept until :meth:`advance` changes the modes."""
+        if self.seeding_mask is None:
+            seeding = [i for i, m in enumerate(self.mode) if m == SEEDING]
+            self.seeding_mask = row_mask(seeding, self.codes)
+        return self.seeding_mask
 
     def grad_rows(self) -> torch.Tensor:
-        """Seeding chains, and exploring chains whose kernel asks for a gradient."""
-        return (self.mode == SEEDING) | self.kernel.grad_rows().to(self.mode.device)
+        """Seeding chains, and exploring chains whose kernel asks for a gradient (kept until
+        :meth:`advance`, the only place modes and kernel states change)."""
+        if self.grad_mask is None:
+            self.grad_mask = self._seeding_rows() | self.kernel.grad_rows().to(self.codes.device)
+        return self.grad_mask
 
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """The seeding chains' penalty (their own lambda and mu; no diversity term), plus
         the kernel's (the bounce kernel's out-of-band midpoints, rows disjoint)."""
-        penalty = self.seeds.lagrangian.penalty_rows(acts, self.mode == SEEDING)
+        penalty = self.seeds.lagrangian.penalty_rows(acts, self._seeding_rows())
         return penalty + self.kernel.loss(acts, self.job.width)
 
     def advance(self, view: Evaluation) -> Phase | None:
         """Update every chain by its mode, then finish or propose the next codes."""
         job = self.job
+        self.seeding_mask = self.grad_mask = None
         job.track_best(view.acts, view.finite)
         ok = in_band(view.acts, job.lo, job.hi) & view.finite
-        job.counts["reset"] += int((~view.finite).sum())  # rejected like any miss
-        self.ever_in_band |= bool(ok.any())
-        modes = self.mode.clone()
-        if bool((modes == SEEDING).any()):
+        hits, finite = torch.stack((ok, view.finite)).tolist()
+        job.counts["reset"] += finite.count(False)  # rejected like any miss
+        self.ever_in_band |= any(hits)
+        rows: dict[int, list[int]] = {FRESH: [], SEEDING: [], EXPLORING: []}
+        for i, mode in enumerate(self.mode):  # the modes at the start: the steps change them
+            rows[mode].append(i)
+        if rows[SEEDING]:
             job.counts["seed_steps"] += 1
-        if bool((modes == EXPLORING).any()):
+        if rows[EXPLORING]:
             job.counts["sample_steps"] += 1
-        self._fresh(view, ok, modes == FRESH)
-        self._seeding(view, ok, modes == SEEDING)
-        self._exploring(view, ok, modes == EXPLORING)
+        if rows[FRESH]:
+            self._fresh(view, hits, rows[FRESH])
+        if rows[SEEDING]:
+            self._seeding(view, hits, finite, rows[SEEDING])
+        self._exploring(view, ok, hits, rows[EXPLORING])
         self._adapt_thin()
         if self._finished():
             return None
@@ -154,67 +134,102 @@ class ExplorePhase:
     def _propose(self) -> None:
         """Next codes of exploring chains: a prior draw while independence proposals are
         left, else the slice kernel's proposal."""
-        exploring = self.mode == EXPLORING
-        self.codes = torch.where(exploring[:, None], self.kernel.proposals(), self.codes)
-        drawing = exploring & (self.indep_left > 0)
-        if bool(drawing.any()):
-            self.codes[drawing] = self.job.prior_draws(int(drawing.sum()))
+        exploring = [i for i, m in enumerate(self.mode) if m == EXPLORING]
+        drawing = [i for i in exploring if self.indep_left[i] > 0]
+        if len(drawing) < len(exploring):  # (else none needs the kernel's: no side effects)
+            proposals = self.kernel.proposals()  # a new tensor
+            if len(exploring) < len(self.mode):
+                mask = row_mask(exploring, self.codes)[:, None]
+                proposals = torch.where(mask, proposals, self.codes)
+            self.codes = proposals
+        if drawing:
+            self.codes[_index(drawing, self.codes)] = self.job.prior_draws(len(drawing))
 
-    def _fresh(self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor) -> None:
+    def _fresh(self, view: Evaluation, hits: list[bool], rows: list[int]) -> None:
         """Prior draws: in band -> an exact sample, explore; else draw again, or seed."""
         job = self.job
-        hit = rows & ok
-        self.draws[0] += int(rows.sum())
-        self.draws[1] += int(hit.sum())
+        hit = [i for i in rows if hits[i]]
+        self.draws[0] += len(rows)
+        self.draws[1] += len(hit)
         self._begin(view, hit, exact=True)
-        miss = rows & ~ok
-        again = miss & (self.tries < job.config.prior_tries)
-        if bool(again.any()):
-            self.codes[again] = job.prior_draws(int(again.sum()))
-            self.tries[again] += 1
-        seed = miss & ~again
-        self.mode[seed] = SEEDING
-        self.seeds.restart(seed.nonzero().flatten())
+        miss = [i for i in rows if not hits[i]]
+        again = [i for i in miss if self.tries[i] < job.config.prior_tries]
+        if again:
+            self.codes[_index(again, self.codes)] = job.prior_draws(len(again))
+            for i in again:
+                self.tries[i] += 1
+        seed = [i for i in miss if i not in again]
+        if seed:
+            for i in seed:
+                self.mode[i] = SEEDING
+            self.seeds.restart(seed)
 
-    def _seeding(self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor) -> None:
+    def _seeding(
+        self, view: Evaluation, hits: list[bool], finite: list[bool], rows: list[int]
+    ) -> None:
         """Seeded chains that reached the band explore (after a burn-in); the others step;
         stuck ones start again from a fresh prior draw."""
         job = self.job
-        self._begin(view, rows & ok, exact=False)
-        stepping = rows & ~ok
-        if not bool(stepping.any()):
+        self._begin(view, [i for i in rows if hits[i]], exact=False)
+        stepping = [i for i in rows if not hits[i]]
+        if not stepping:
             return
-        bad = stepping & ~view.finite
-        codes, stuck = self.seeds.step(self.codes, view, stepping & view.finite)
+        codes, stuck = self.seeds.step(self.codes, view, [i for i in stepping if finite[i]])
         self.codes = codes
-        restart = bad | stuck
-        if bool(restart.any()):
-            job.counts["reseeded"] += int(restart.sum())
-            self.codes[restart] = job.prior_draws(int(restart.sum()))
-            self.mode[restart] = FRESH
-            self.tries[restart] = job.config.prior_tries
+        restart = sorted({i for i in stepping if not finite[i]} | set(stuck))
+        if restart:
+            job.counts["reseeded"] += len(restart)
+            self.codes[_index(restart, self.codes)] = job.prior_draws(len(restart))
+            for i in restart:
+                self.mode[i], self.tries[i] = FRESH, job.config.prior_tries
 
-    def _exploring(self, view: Evaluation, ok: torch.Tensor, rows: torch.Tensor) -> None:
+    def _exploring(
+        self, view: Evaluation, ok: torch.Tensor, hits: list[bool], rows: list[int]
+    ) -> None:
         """An independence proposal in band completes a transition, a missed one uses up one
         try (the last starts the kernel); the kernel says which of its chains ended their
         transition and which of those moved (the others stay at their state)."""
-        self.job.counts["tried"] += int(rows.sum())
-        drawing = rows & (self.indep_left > 0)
-        ended, moved = self.kernel.observe(rows & ~drawing, ok, view, self.job.lo, self.job.hi)
-        self.kernel.adapt(ended, moved, torch.tensor(self.burn, device=ended.device) > 0)
-        self.draws[0] += int(drawing.sum())
-        self.draws[1] += int((drawing & ok).sum())
-        missed = drawing & ~ok
-        self.indep_left[missed] -= 1
-        self._start_kernel(missed & (self.indep_left == 0))
-        exact = drawing & ok
-        arrived = exact | moved
-        self.state[arrived] = self.codes[arrived]
-        for i in (exact | ended).nonzero().flatten().tolist():
-            if bool(arrived[i]):
+        if not rows:
+            self._independence_tries()
+            return
+        self.job.counts["tried"] += len(rows)
+        drawing = [i for i in rows if self.indep_left[i] > 0]
+        ended, moved = self._observe(view, ok, [i for i in rows if self.indep_left[i] == 0])
+        exact = [i for i in drawing if hits[i]]
+        if drawing:
+            self.draws[0] += len(drawing)
+            self.draws[1] += len(exact)
+            missed = [i for i in drawing if not hits[i]]
+            for i in missed:
+                self.indep_left[i] -= 1
+            self._start_kernel([i for i in missed if self.indep_left[i] == 0])
+        done = sorted(ended.union(exact))
+        if not done:
+            self._independence_tries()
+            return
+        arrived = [i for i in done if i in moved or i in exact]
+        if arrived:
+            index = _index(arrived, self.codes)
+            self.state[index] = self.codes[index]
+        for i in done:
+            if i in arrived:
                 self._arrive(i, view)
-            self._transition(i, bool(exact[i]))
-        self._next_transition(exact | ended)
+            self._transition(i, i in exact)
+        self._next_transition(done)
+
+    def _observe(
+        self, view: Evaluation, ok: torch.Tensor, rows: list[int]
+    ) -> tuple[set[int], set[int]]:
+        """The kernel's chains ``rows`` after their evaluation: those whose transition ended,
+        and those of them that moved (a kernel with no rows has nothing to observe)."""
+        if not rows:
+            return set(), set()
+        ended, moved = self.kernel.observe(row_mask(rows, self.codes), ok, view, self.job.lo,
+                                           self.job.hi)
+        if self.kernel.adaptive:  # (the slice kernel has no step to adapt)
+            self.kernel.adapt(ended, moved, torch.tensor(self.burn, device=ended.device) > 0)
+        ended_now, moved_now = torch.stack((ended, moved)).tolist()
+        return {i for i in rows if ended_now[i]}, {i for i in rows if moved_now[i]}
 
     def _independence_tries(self) -> int:
         """r = ceil(2 / q-hat), q-hat the share of all prior draws so far (the chains' first
@@ -225,25 +240,30 @@ class ExplorePhase:
         self.indep = math.ceil(2 / rate) if use else 0
         return self.indep
 
-    def _next_transition(self, rows: torch.Tensor) -> None:
-        """Start a transition of ``rows`` (bool) from their current state."""
-        self.indep_left[rows] = self._independence_tries()
-        self._start_kernel(rows & (self.indep_left == 0))
+    def _next_transition(self, rows: list[int]) -> None:
+        """Start a transition of ``rows`` from their current state."""
+        tries = self._independence_tries()
+        for i in rows:
+            self.indep_left[i] = tries
+        if not tries:
+            self._start_kernel(rows)
 
-    def _start_kernel(self, rows: torch.Tensor) -> None:
-        """Start the kernel's transition of ``rows`` (bool) from their current state."""
-        idx = rows.nonzero().flatten()
-        self.kernel.start(idx, self.state[idx])
+    def _start_kernel(self, rows: list[int]) -> None:
+        """Start the kernel's transition of ``rows`` from their current state."""
+        if rows:
+            index = _index(rows, self.codes)
+            self.kernel.start(index, self.state[index])
 
-    def _begin(self, view: Evaluation, rows: torch.Tensor, exact: bool) -> None:
+    def _begin(self, view: Evaluation, rows: list[int], exact: bool) -> None:
         """Chains in band for the first time in this run: explore from here. An exact prior
         draw is kept at once; a seed first runs ``burn_in`` transitions."""
-        idx = rows.nonzero().flatten()
-        if not len(idx):
+        if not rows:
             return
-        self.mode[idx] = EXPLORING
-        self.state[idx] = self.codes[idx]
-        for i in idx.tolist():
+        index = _index(rows, self.codes)
+        for i in rows:
+            self.mode[i] = EXPLORING
+        self.state[index] = self.codes[index]
+        for i in rows:
             burn = not exact or self.kernel.adaptive
             self.since[i], self.burn[i] = 0, self.job.config.burn_in if burn else 0
             self._arrive(i, view)
@@ -328,9 +348,14 @@ class ExplorePhase:
             "prior_rate": self.draws[1] / self.draws[0] if self.draws[0] else None,
             "iat_transitions": whole["iat"],
             "transitions": sum(len(t) for t in self.trace),
-            "chains_exploring": int((self.mode == EXPLORING).sum()),
+            "chains_exploring": self.mode.count(EXPLORING),
             **getattr(self.kernel, "counts", {}),
         }
+
+
+def _index(rows: list[int], like: torch.Tensor) -> torch.Tensor:
+    """``rows`` as an index tensor on the device of ``like``."""
+    return torch.tensor(rows, dtype=torch.long, device=like.device)
 
 
 def _kernel(job: JobState, device: torch.device) -> SliceKernel | BounceKernel:

@@ -157,7 +157,10 @@ class JobState:
         return codes
 
     def track_best(self, acts: torch.Tensor, finite: torch.Tensor) -> None:
-        """Remember the activations closest to the band (reported if it is never reached)."""
+        """Remember the activations closest to the band (reported if it is never reached).
+        Once a row was in band (gap 0: the first such row is kept), none can be closer."""
+        if self.best_violation == 0.0:
+            return
         gap = violation(acts, self.lo, self.hi).masked_fill(~finite, float("inf"))
         i = int(gap.argmin())
         if float(gap[i]) < self.best_violation:
@@ -177,3 +180,11 @@ class JobState:
             status = "partial"
         self.status = status
         self.wall_seconds = time.perf_counter() - self.started
+
+
+def row_mask(rows: list[int], like: torch.Tensor) -> torch.Tensor:
+    """A bool tensor over the chains of ``like`` (its rows), True at ``rows``."""
+    flags = [False] * like.shape[0]
+    for i in rows:
+        flags[i] = True
+    return torch.tensor(flags, device=like.device)

@@ -27,6 +27,8 @@ def in_band(
     acts: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, margin: float = 0.0
 ) -> torch.Tensor:
     """Rows of ``acts`` (n, p) inside every band, ``margin`` band widths away from each edge."""
+    if not margin:
+        return ((acts >= lo) & (acts <= hi)).all(dim=1)
     guard = (hi - lo) * margin
     return ((acts >= lo + guard) & (acts <= hi - guard)).all(dim=1)
 

@@ -73,9 +73,10 @@ class Collector:
 
     def __init__(self) -> None:
         self.rows: dict[str, list] = {k: [] for k in ("codes", "inputs", "phase", "step", "chain")}
+        self.count = 0
 
     def __len__(self) -> int:
-        return sum(t.shape[0] for t in self.rows["codes"])
+        return self.count
 
     def add(
         self, codes: torch.Tensor, inputs: torch.Tensor, phase: str, step: int, chains: torch.Tensor
@@ -86,8 +87,9 @@ class Collector:
         self.rows["codes"].append(codes.detach().cpu().float())
         self.rows["inputs"].append(inputs.detach().cpu().float())
         self.rows["phase"].extend([phase] * codes.shape[0])
-        self.rows["step"].append(torch.full((codes.shape[0],), step, dtype=torch.long))
-        self.rows["chain"].append(chains.detach().cpu().long())
+        self.rows["step"].extend([step] * codes.shape[0])
+        self.rows["chain"].extend(chains.tolist())
+        self.count += codes.shape[0]
 
     def tensors(self, limit: int, code_dim: int, input_shape: tuple[int, ...]) -> dict[str, Any]:
         """The first ``limit`` rows as tensors (empty tensors of the right shape if none)."""
@@ -99,8 +101,8 @@ class Collector:
                 "step": torch.zeros(0, dtype=torch.long),
                 "chain": torch.zeros(0, dtype=torch.long),
             }
-        out: dict[str, Any] = {
-            k: torch.cat(self.rows[k])[:limit] for k in ("codes", "inputs", "step", "chain")
-        }
+        out: dict[str, Any] = {k: torch.cat(self.rows[k])[:limit] for k in ("codes", "inputs")}
+        for k in ("step", "chain"):
+            out[k] = torch.tensor(self.rows[k][:limit], dtype=torch.long)
         out["phase"] = self.rows["phase"][:limit]
         return out

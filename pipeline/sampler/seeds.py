@@ -5,7 +5,8 @@ bands: L = -gamma D(C) / (K^2 scale) - sum lambda c + (mu/2) sum c^2 (see
 :mod:`pipeline.sampler.lagrangian`), with Adam steps on C, the multipliers updated
 every ``steps_per_outer`` steps, and a stop as soon as every chain lies inside the
 true band. The slack box is the middle ``seed_shrink`` of the band, so the seeds land
-well inside it. With K = n this is the paper's joint problem (eq. 15).
+well inside it. With K = n this is the paper's joint problem (eq. 15). :class:`ChainSeeds`
+runs the same steps chain by chain for the default method's seeding chains.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import torch
 
 from pipeline.sampler.diversity import AcceptedSet
 from pipeline.sampler.fast import FastPhase
-from pipeline.sampler.job import Evaluation, GradientPhase, JobState, Phase
-from pipeline.sampler.lagrangian import AugmentedLagrangian, in_band, violation
+from pipeline.sampler.job import Evaluation, GradientPhase, JobState, Phase, row_mask
+from pipeline.sampler.lagrangian import AugmentedLagrangian, ChainLagrangian, in_band, violation
+from pipeline.sampler.normalstep import NormalStep
 
 
 def first_distinct(inputs: torch.Tensor) -> torch.Tensor:
@@ -39,13 +41,17 @@ class Adam:
         """One Adam step from ``codes`` along ``-grad`` (only the ``rows`` mask, if given:
         the other rows keep their codes and state)."""
         b1, b2 = self.betas
-        live = torch.ones_like(self.t, dtype=torch.bool) if rows is None else rows[:, None]
-        self.t += live.double()
-        self.m = torch.where(live, b1 * self.m + (1 - b1) * grad, self.m)
-        self.v = torch.where(live, b2 * self.v + (1 - b2) * grad * grad, self.v)
-        m_hat = self.m / (1 - b1 ** self.t.clamp(min=1)).to(self.m.dtype)
-        v_hat = self.v / (1 - b2 ** self.t.clamp(min=1)).to(self.v.dtype)
-        return torch.where(live, codes - self.lr * m_hat / (v_hat.sqrt() + 1e-8), codes)
+        live = None if rows is None else rows[:, None]
+        self.t += 1.0 if live is None else live.double()
+        m = b1 * self.m + (1 - b1) * grad
+        v = b2 * self.v + (1 - b2) * grad * grad
+        self.m = m if live is None else torch.where(live, m, self.m)
+        self.v = v if live is None else torch.where(live, v, self.v)
+        t = self.t.clamp(min=1)
+        m_hat = self.m / (1 - b1**t).to(self.m.dtype)
+        v_hat = self.v / (1 - b2**t).to(self.v.dtype)
+        stepped = codes - self.lr * m_hat / (v_hat.sqrt() + 1e-8)
+        return stepped if live is None else torch.where(live, stepped, codes)
 
     def reset(self, rows: torch.Tensor) -> None:
         """Forget the moments and step count of ``rows`` (restarted chains)."""
@@ -140,3 +146,50 @@ class SeedPhase(GradientPhase):
         fast = FastPhase(job, self.codes, inside, self.lagrangian)
         fast.move(view, moving=torch.ones_like(inside))
         return fast
+
+
+class ChainSeeds:
+    """The default method's seeding (:mod:`pipeline.sampler.explore`): the same Lagrangian,
+    chain by chain, each seeding chain with its own multipliers, mu and step count."""
+
+    def __init__(self, job: JobState, chains: int, like: torch.Tensor) -> None:
+        cfg = job.config
+        self.job = job
+        self.lagrangian = ChainLagrangian(job.lo, job.hi, chains, cfg.seed_shrink, cfg.mu0)
+        self.optimiser: Adam | NormalStep = (
+            NormalStep(job.prior, cfg.seed_step_size) if cfg.seed_step == "normal"
+            else Adam(like, cfg.lr))
+        self.steps = [0] * chains
+        self.last_gap = torch.full((chains,), float("inf"), device=like.device)
+
+    def restart(self, rows: list[int]) -> None:
+        """Forget the multipliers and moments of ``rows``."""
+        index = torch.tensor(rows, dtype=torch.long, device=self.last_gap.device)
+        self.lagrangian.reset(index)
+        self.optimiser.reset(index)
+        for i in rows:
+            self.steps[i] = 0
+        self.last_gap[index] = float("inf")
+
+    def step(
+        self, codes: torch.Tensor, view: Evaluation, rows: list[int]
+    ) -> tuple[torch.Tensor, list[int]]:
+        """One Adam (or ``seed_step="normal"``) step of the seeding ``rows``: the new codes,
+        and which of them are stuck (did not close 10% of their gap over their last outer
+        iteration)."""
+        job, cfg = self.job, self.job.config
+        every = len(rows) == len(self.steps)  # (then no mask: the same step, fewer operations)
+        mask = None if every else row_mask(rows, codes)
+        codes = job.project(self.optimiser.step(codes, view.grad, mask))
+        for i in rows:
+            self.steps[i] += 1
+        outer = [i for i in rows if self.steps[i] % cfg.steps_per_outer == 0]
+        if not outer:
+            return codes, []
+        mask = row_mask(outer, codes)
+        self.lagrangian.update_rows(view.acts, mask, cfg.mu_growth, cfg.mu_max)
+        gap = violation(view.acts, job.lo, job.hi)
+        stuck = mask & (gap > 0.9 * self.last_gap)
+        self.last_gap = torch.where(mask, gap, self.last_gap)
+        job.counts["outer_iterations"] += len(outer)
+        return codes, stuck.nonzero().flatten().tolist()

@@ -288,7 +288,7 @@ class SubspacePhase(ExplorePhase):
         self.kernel = SubspaceKernel(job.prior, cfg.k, job.code_dim, job.rng, self.codes.device,
                                      cfg.subspace_rank, len(job.problem.bands))
 
-    def _start_kernel(self, rows: torch.Tensor) -> None:
+    def _start_kernel(self, rows: list[int]) -> None:
         """Tell the kernel which chains are in burn-in and whether it may split (``on``,
         or ``auto`` where no independence proposals are made), then start it."""
         self.kernel.burning = torch.tensor(self.burn) > 0

@@ -11,7 +11,7 @@ from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.models.readout import Readout
 from pipeline.models.transforms import RandomTransforms
 from pipeline.runner.job import JobSpec
-from pipeline.runner.models import Models
+from pipeline.runner.models import Models, speed_settings
 from pipeline.sampler import SamplerConfig
 from pipeline.sweep.bands import parse_bands
 from pipeline.sweep.config import JOB_SAMPLER_KEYS, to_plain
@@ -51,8 +51,12 @@ class LazyModels:
 
 
 def model_settings(plain: dict[str, Any]) -> dict[str, Any]:
-    """The model part of a job: preset, network, generator and encoder settings."""
-    return {key: plain[key] for key in MODEL_KEYS}
+    """The model part of a job: preset, network, generator and encoder settings (their
+    device speed options checked here, before any actor loads a model)."""
+    model = {key: plain[key] for key in MODEL_KEYS}
+    for group in ("network", "generator"):
+        speed_settings(model[group], group)
+    return model
 
 
 def sampler_settings(plain: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:

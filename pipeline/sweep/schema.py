@@ -1,6 +1,7 @@
-"""Typed schemas of the sweep config's ``sampler`` and ``cluster`` groups (Hydra ConfigStore).
+"""Typed schemas of the sweep config's ``sampler``, ``cluster``, ``network`` and ``generator``
+groups (Hydra ConfigStore).
 
-Every option of the two groups (``conf/sampler/*.yaml``, ``conf/cluster/*.yaml``) is merged
+Every option of these groups (``conf/sampler/*.yaml``, ``conf/cluster/*.yaml``, ...) is merged
 onto a dataclass stored as ``<group>/base``, so Hydra itself refuses a value of the wrong type
 or an unknown key when it composes the config; nothing is instantiated (no ``_target_``).
 
@@ -8,12 +9,17 @@ The schemas are built from the code's own dataclasses, so a new setting there is
 here with no second list to keep: ``sampler`` from :class:`pipeline.sampler.SamplerConfig`
 (plus ``n``, ``seed`` and ``transform``), ``cluster`` from
 :class:`pipeline.runner.ClusterSettings`, whose ``auto`` fields (``None`` in the code) read
-``auto`` in the config. :func:`checked` applies the same schema to a plain dict.
+``auto`` in the config; ``network`` and ``generator`` hold the device speed options of
+:func:`pipeline.runner.models.speed_settings` (``channels_last``: true, false or ``auto``;
+``compile``), beside the network's ``options`` and G's ``kind`` with the arguments of the
+built-in generators (null where a kind does not use them). :func:`checked` applies the same
+schema to a plain dict.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import typing
 from dataclasses import field
 from typing import Any
@@ -23,6 +29,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from pipeline.errors import ConfigError
+from pipeline.models.generators import FourierGenerator, PixelGenerator
 from pipeline.runner.cluster import AUTO, ClusterSettings
 from pipeline.sampler import SamplerConfig
 
@@ -73,18 +80,32 @@ SamplerSchema = dataclasses.make_dataclass(
     ],
 )
 ClusterSchema = dataclasses.make_dataclass("ClusterSchema", _fields_of(ClusterSettings, AUTO))
-SCHEMAS: dict[str, type] = {"sampler": SamplerSchema, "cluster": ClusterSchema}
+SPEED = [_field("channels_last", bool | str, "auto"), _field("compile", bool, False)]
+NetworkSchema = dataclasses.make_dataclass(
+    "NetworkSchema", [_field("options", dict[str, Any], {}), *SPEED]
+)
+GENERATOR_ARGS = dict.fromkeys(
+    name for cls in (PixelGenerator, FourierGenerator) for name in inspect.signature(cls).parameters
+)
+GeneratorSchema = dataclasses.make_dataclass(
+    "GeneratorSchema",
+    [_field("kind", str, "preset"), *[_field(name, Any, None) for name in GENERATOR_ARGS], *SPEED],
+)
+SCHEMAS: dict[str, type] = {
+    "sampler": SamplerSchema, "cluster": ClusterSchema, "network": NetworkSchema,
+    "generator": GeneratorSchema,
+}
 
 
 def register() -> None:
-    """Store the schemas as ``sampler/base`` and ``cluster/base`` in Hydra's config store."""
+    """Store the schemas as ``<group>/base`` (``sampler/base``, ...) in Hydra's config store."""
     store = ConfigStore.instance()
     for group, schema in SCHEMAS.items():
         store.store(group=group, name="base", node=schema)
 
 
 def checked(group: str, values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` (a plain ``sampler`` or ``cluster`` section) merged onto its schema, as a
+    """``values`` (a plain section of a typed group) merged onto its schema, as a
     plain dict: defaults filled in, ints of float fields made floats; an unknown key or a
     wrong type raises a one-line :class:`ConfigError`."""
     try:

@@ -17,7 +17,10 @@ it costs (from the job records: ``evals_forward`` rows, of which ``evals_backwar
 gradient; a forward-only row at the bare ``torch.no_grad`` forward per row, a gradient row
 at the bare forward-with-autograd + backward per row, both timed at the batch's 40 rows on
 one thread, in CPU time: ``time.thread_time``, so that other processes on a shared
-machine do not inflate it; the observed-ranges passes' rows, ``evals_ranges``, count as
+machine do not inflate it; 21 passes of each kind before the sweep and 21 after it, the
+median of all 42, since one timing of a few passes moved by up to 24% between runs; the
+table gives the after / before ratio of the gradient pass's medians as "bare drift"; the
+observed-ranges passes' rows, ``evals_ranges``, count as
 forward-only rows) over wall time x actors. Wall time starts after Ray is up and
 includes the actors' start and model loading. Beside it, the bare time over the actors'
 CPU time (user + system, all their threads, start-up included, read from /proc as the
@@ -124,6 +127,16 @@ def bare_row_seconds(
     G and the network are timed in the layout a CPU actor runs them in: ``channels_last``
     None is the sweep's default (``auto``: channels-last on a CPU), else on or off; the
     preset's modules are changed in place."""
+    plain, both = bare_pass_seconds(preset, rows, repeats, clock, channels_last)
+    return statistics.median(plain) / rows, statistics.median(both) / rows
+
+
+def bare_pass_seconds(
+    preset: zoo.Preset, rows: int, repeats: int = 15,
+    clock: Callable[[], float] = time.perf_counter, channels_last: bool | None = None,
+) -> tuple[list[float], list[float]]:
+    """Each of ``repeats`` timings of one pass of ``rows`` rows, forward only and forward +
+    backward (what :func:`bare_row_seconds` takes the median of)."""
     for module, group in ((preset.generator, "generator"), (preset.network, "network")):
         apply_speed(module, {"channels_last": "auto" if channels_last is None else channels_last},
                     torch.device("cpu"), group)
@@ -140,7 +153,17 @@ def bare_row_seconds(
         out = preset.network(preprocess(preset.generator(x)))
         torch.autograd.grad(out[:, 0].sum(), x)
         both.append(clock() - start)
-    return statistics.median(plain) / rows, statistics.median(both) / rows
+    return plain, both
+
+
+def _bare_timings(model: zoo.Preset, rows: int) -> tuple[list[float], list[float]]:
+    """:func:`bare_pass_seconds` on one torch thread, in CPU time (``time.thread_time``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return bare_pass_seconds(model, rows, repeats=21, clock=time.thread_time)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -161,11 +184,8 @@ def device_efficiency(
     e.g. ``("sampler.method=fast",)``; ``layer``: the units' layer, None: the output layer,
     e.g. ``"fc6"`` for more than mnist's 10 logits)."""
     options = {} if size is None else {"size": size}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    t_plain, t_both = bare_row_seconds(zoo.load(preset, **options), batch * 10,
-                                       clock=time.thread_time)
-    torch.set_num_threads(threads)
+    model, rows = zoo.load(preset, **options), batch * 10
+    before = _bare_timings(model, rows)
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=actors, include_dashboard=False, logging_level="ERROR")
@@ -187,6 +207,9 @@ def device_efficiency(
     finally:
         if started:
             ray.shutdown()
+    after = _bare_timings(model, rows)
+    t_plain, t_both = (statistics.median(b + a) / rows for b, a in zip(before, after, strict=True))
+    drift = statistics.median(after[1]) / statistics.median(before[1])
     stats = [json.loads(j["stats"] or "{}") for j in jobs]
     ranges = sum(int(s.get("evals_ranges") or 0) for s in stats)  # forward only
     forwards = sum(int(s.get("evals_forward") or 0) for s in stats) + ranges
@@ -199,18 +222,20 @@ def device_efficiency(
             "jobs": len(jobs), "n": n, "jobs_per_batch": batch,
             "evaluations": f"{forwards} / {backwards}", "ranges": ranges,
             "bare": bare, "wall": wall, "actors": actors, "efficiency": bare / (wall * actors),
-            "actors_cpu": cpu, "cpu_share": bare / max(cpu, 1e-9), "timeline": spent}
+            "actors_cpu": cpu, "cpu_share": bare / max(cpu, 1e-9), "timeline": spent,
+            "bare_drift": drift}
 
 
 def efficiency_table(rows: list[dict]) -> str:
     """Markdown table of device-efficiency measurements (one row each)."""
     return "\n".join([
         "| preset | jobs | n | jobs per batch | rows forward / backward (ranges' rows) | bare s | "
-        "wall s | actors | efficiency | actors' CPU s | bare / actors' CPU |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "wall s | actors | efficiency | actors' CPU s | bare / actors' CPU | bare drift |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *[f"| {r['preset']} | {r['jobs']} | {r['n']} | {r['jobs_per_batch']} | "
           f"{r['evaluations']} ({r['ranges']}) | {r['bare']:.1f} | {r['wall']:.1f} | "
-          f"{r['actors']} | {r['efficiency']:.2f} | {r['actors_cpu']:.1f} | {r['cpu_share']:.2f} |"
+          f"{r['actors']} | {r['efficiency']:.2f} | {r['actors_cpu']:.1f} | {r['cpu_share']:.2f} | "
+          f"{r.get('bare_drift', float('nan')):.2f} |"
           for r in rows],
     ])
 

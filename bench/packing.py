@@ -10,25 +10,25 @@ output neurons x 2 relative bands, n = 50, 2 jobs per batch), 1 actor against 2 
 1 CPU each, model loading and Ray start-up included (they are part of a real sweep).
 Device efficiency: sweeps of 16 and 64 jobs (:data:`EFFICIENCY_SWEEPS`: `mnist`, 8 output
 units or 32 units of fc6 x the 2 default relative bands; `faces` at 64 px, 8 or 32 output
-units; K = 10, 4 jobs per batch) at the bench's short n (50 on `mnist`, 20 on `faces`) and
-at the overnight sweep's n (500 on `mnist`, 100 on `faces`),
-on 2 actors of 1 CPU: the bare time of all its chain evaluations, each counted as what
-it costs (from the job records: ``evals_forward`` rows, of which ``evals_backward`` took a
-gradient; a forward-only row at the bare ``torch.no_grad`` forward per row, a gradient row
-at the bare forward-with-autograd + backward per row, both timed at the batch's 40 rows on
-one thread, in CPU time: ``time.thread_time``, so that other processes on a shared
-machine do not inflate it; 21 passes of each kind before the sweep and 21 after it, the
-median of all 42, since one timing of a few passes moved by up to 24% between runs; the
-table gives the after / before ratio of the gradient pass's medians as "bare drift"; the
-observed-ranges passes' rows, ``evals_ranges``, count as
-forward-only rows) over wall time x actors. Wall time starts after Ray is up and
-includes the actors' start and model loading. Beside it, the bare time over the actors'
-CPU time (user + system, all their threads, start-up included, read from /proc as the
-sweep stops them): what the actors spent on anything but bare evaluations, whatever the
-machine's load (it does not see idle time: waiting for work, the tail). And where wall
-time x actors went, actor by actor, with timestamps (:mod:`bench.timeline`): start,
-waiting for work, sampling (the sampling thread's CPU, and the rest of that time, when it
-waited for a core), idle, the tail; the driver's and the writer threads' CPU.
+units; K = 10, 4 jobs per batch, and two 64-job sweeps at 8, as ``cluster=ray`` runs them)
+at the bench's short n (50 on `mnist`, 20 on `faces`) and at the overnight sweep's n (500 on
+`mnist`, 100 on `faces`), on 2 actors of 1 CPU: the bare time of all its chain evaluations,
+each counted as what it costs (from the job records: ``evals_forward`` rows, of which
+``evals_backward`` took a gradient; a forward-only row at the bare ``torch.no_grad`` forward
+per row, a gradient row at the bare forward-with-autograd + backward per row, both timed at
+the batch's full size (40 rows, 80 at 8 jobs per batch) on one thread, in CPU time:
+``time.thread_time``, so that other processes on a shared machine do not inflate it; 21
+passes of each kind before the sweep and 21 after it, the median of all 42, since one timing
+of a few passes moved by up to 24% between runs; the table gives the after / before ratio of
+the gradient pass's medians as "bare drift"; the observed-ranges passes' rows,
+``evals_ranges``, count as forward-only rows) over wall time x actors. Wall time starts
+after Ray is up and includes the actors' start and model loading. Beside it, the bare time
+over the actors' CPU time (user + system, all their threads, start-up included, read from
+/proc as the sweep stops them): what the actors spent on anything but bare evaluations,
+whatever the machine's load (it does not see idle time: waiting for work, the tail). And
+where wall time x actors went, actor by actor, with timestamps (:mod:`bench.timeline`):
+start, waiting for work, sampling (the sampling thread's CPU, and the rest of that time,
+when it waited for a core), idle, the tail; the driver's and the writer threads' CPU.
 Command: ``python -m bench.packing --efficiency [names]``.
 """
 
@@ -252,6 +252,9 @@ EFFICIENCY_SWEEPS: dict[str, dict] = {
     "faces-16": {"preset": "faces", "size": 64, "n": 20},
     "faces-16-n100": {"preset": "faces", "size": 64, "n": 100},
     "faces-64": {"preset": "faces", "size": 64, "n": 20, "units": 32},
+    # 8 jobs per batch, as `cluster=ray` runs them (fuller gradient passes)
+    "mnist-64-n500-b8": {"units": 32, "layer": "fc6", "n": 500, "batch": 8},
+    "faces-64-b8": {"preset": "faces", "size": 64, "n": 20, "units": 32, "batch": 8},
 }
 
 

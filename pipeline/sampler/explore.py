@@ -41,7 +41,7 @@ import torch
 
 from pipeline.sampler.bounce import BounceKernel
 from pipeline.sampler.diagnostics import integrated_time, summary
-from pipeline.sampler.job import Evaluation, JobState, Phase, row_mask
+from pipeline.sampler.job import Evaluation, JobState, Phase, row_index, row_mask
 from pipeline.sampler.lagrangian import in_band
 from pipeline.sampler.seeds import ChainSeeds
 from pipeline.sampler.slice import SliceKernel
@@ -143,7 +143,7 @@ class ExplorePhase:
                 proposals = torch.where(mask, proposals, self.codes)
             self.codes = proposals
         if drawing:
-            self.codes[_index(drawing, self.codes)] = self.job.prior_draws(len(drawing))
+            self.codes[row_index(drawing, self.codes)] = self.job.prior_draws(len(drawing))
 
     def _fresh(self, view: Evaluation, hits: list[bool], rows: list[int]) -> None:
         """Prior draws: in band -> an exact sample, explore; else draw again, or seed."""
@@ -155,7 +155,7 @@ class ExplorePhase:
         miss = [i for i in rows if not hits[i]]
         again = [i for i in miss if self.tries[i] < job.config.prior_tries]
         if again:
-            self.codes[_index(again, self.codes)] = job.prior_draws(len(again))
+            self.codes[row_index(again, self.codes)] = job.prior_draws(len(again))
             for i in again:
                 self.tries[i] += 1
         seed = [i for i in miss if i not in again]
@@ -179,7 +179,7 @@ class ExplorePhase:
         restart = sorted({i for i in stepping if not finite[i]} | set(stuck))
         if restart:
             job.counts["reseeded"] += len(restart)
-            self.codes[_index(restart, self.codes)] = job.prior_draws(len(restart))
+            self.codes[row_index(restart, self.codes)] = job.prior_draws(len(restart))
             for i in restart:
                 self.mode[i], self.tries[i] = FRESH, job.config.prior_tries
 
@@ -209,7 +209,7 @@ class ExplorePhase:
             return
         arrived = [i for i in done if i in moved or i in exact]
         if arrived:
-            index = _index(arrived, self.codes)
+            index = row_index(arrived, self.codes)
             self.state[index] = self.codes[index]
         for i in done:
             if i in arrived:
@@ -251,7 +251,7 @@ class ExplorePhase:
     def _start_kernel(self, rows: list[int]) -> None:
         """Start the kernel's transition of ``rows`` from their current state."""
         if rows:
-            index = _index(rows, self.codes)
+            index = row_index(rows, self.codes)
             self.kernel.start(index, self.state[index])
 
     def _begin(self, view: Evaluation, rows: list[int], exact: bool) -> None:
@@ -259,7 +259,7 @@ class ExplorePhase:
         draw is kept at once; a seed first runs ``burn_in`` transitions."""
         if not rows:
             return
-        index = _index(rows, self.codes)
+        index = row_index(rows, self.codes)
         for i in rows:
             self.mode[i] = EXPLORING
         self.state[index] = self.codes[index]
@@ -351,11 +351,6 @@ class ExplorePhase:
             "chains_exploring": self.mode.count(EXPLORING),
             **getattr(self.kernel, "counts", {}),
         }
-
-
-def _index(rows: list[int], like: torch.Tensor) -> torch.Tensor:
-    """``rows`` as an index tensor on the device of ``like``."""
-    return torch.tensor(rows, dtype=torch.long, device=like.device)
 
 
 def _kernel(job: JobState, device: torch.device) -> SliceKernel | BounceKernel:

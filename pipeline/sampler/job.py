@@ -188,3 +188,8 @@ def row_mask(rows: list[int], like: torch.Tensor) -> torch.Tensor:
     for i in rows:
         flags[i] = True
     return torch.tensor(flags, device=like.device)
+
+
+def row_index(rows: list[int], like: torch.Tensor) -> torch.Tensor:
+    """``rows`` as an index tensor on the device of ``like``."""
+    return torch.tensor(rows, dtype=torch.long, device=like.device)

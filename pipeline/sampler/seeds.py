@@ -15,7 +15,14 @@ import torch
 
 from pipeline.sampler.diversity import AcceptedSet
 from pipeline.sampler.fast import FastPhase
-from pipeline.sampler.job import Evaluation, GradientPhase, JobState, Phase, row_mask
+from pipeline.sampler.job import (
+    Evaluation,
+    GradientPhase,
+    JobState,
+    Phase,
+    row_index,
+    row_mask,
+)
 from pipeline.sampler.lagrangian import AugmentedLagrangian, ChainLagrangian, in_band, violation
 from pipeline.sampler.normalstep import NormalStep
 
@@ -164,7 +171,7 @@ class ChainSeeds:
 
     def restart(self, rows: list[int]) -> None:
         """Forget the multipliers and moments of ``rows``."""
-        index = torch.tensor(rows, dtype=torch.long, device=self.last_gap.device)
+        index = row_index(rows, self.last_gap)
         self.lagrangian.reset(index)
         self.optimiser.reset(index)
         for i in rows:

@@ -78,6 +78,7 @@ class ExplorePhase:
         self.burn = [0] * k
         self.trace: list[list[torch.Tensor]] = [[] for _ in range(k)]
         self.kept: list[list[torch.Tensor]] = [[] for _ in range(k)]
+        self.keeping: list[tuple[int, str]] = []  # (chain, label) kept this iteration
         self.thin = cfg.thin or 2
         self.projection: torch.Tensor | None = None
         self.ever_in_band = False
@@ -125,6 +126,7 @@ class ExplorePhase:
         if rows[SEEDING]:
             self._seeding(view, hits, finite, rows[SEEDING])
         self._exploring(view, ok, hits, rows[EXPLORING])
+        self._flush()
         self._adapt_thin()
         if self._finished():
             return None
@@ -211,9 +213,8 @@ class ExplorePhase:
         if arrived:
             index = row_index(arrived, self.codes)
             self.state[index] = self.codes[index]
+            self._arrive(arrived, index, view)
         for i in done:
-            if i in arrived:
-                self._arrive(i, view)
             self._transition(i, i in exact)
         self._next_transition(done)
 
@@ -260,31 +261,34 @@ class ExplorePhase:
         if not rows:
             return
         index = row_index(rows, self.codes)
+        self.state[index] = self.codes[index]
+        self._arrive(rows, index, view)
+        burn = self.job.config.burn_in if not exact or self.kernel.adaptive else 0
         for i in rows:
             self.mode[i] = EXPLORING
-        self.state[index] = self.codes[index]
-        for i in rows:
-            burn = not exact or self.kernel.adaptive
-            self.since[i], self.burn[i] = 0, self.job.config.burn_in if burn else 0
-            self._arrive(i, view)
+            self.since[i], self.burn[i] = 0, burn
             if exact:
                 self._record(i)
                 self._keep(i, "prior")
         self._next_transition(rows)
 
-    def _series(self, i: int, view: Evaluation) -> torch.Tensor:
-        """What the diagnostics watch: the activations and fixed projections of E."""
+    def _series(self, index: torch.Tensor, view: Evaluation) -> torch.Tensor:
+        """What the diagnostics watch, one row per chain of ``index``: the activations and
+        fixed projections of E."""
         if self.projection is None:
             gen = torch.Generator().manual_seed(0)
             dim = view.feats.shape[1]
             proj = torch.randn(dim, self.job.config.projections, generator=gen) / math.sqrt(dim)
             self.projection = proj.to(view.feats.device)
-        return torch.cat([view.acts[i], view.feats[i] @ self.projection]).detach().cpu()
+        return torch.cat([view.acts[index], view.feats[index] @ self.projection], dim=1).cpu()
 
-    def _arrive(self, i: int, view: Evaluation) -> None:
-        """Chain ``i``'s state is now its evaluated code: remember its series and input (a
-        transition that stays there traces and keeps them again)."""
-        self.here[i] = (self._series(i, view), view.inputs[i].detach().clone())
+    def _arrive(self, rows: list[int], index: torch.Tensor, view: Evaluation) -> None:
+        """Chains ``rows`` (``index``: the same as a tensor) are now at their evaluated codes:
+        remember their series and inputs (a transition that stays there traces and keeps
+        them again). One gather of each for all of them: rows of new tensors."""
+        series, inputs = self._series(index, view), view.inputs[index]
+        for j, i in enumerate(rows):
+            self.here[i] = (series[j], inputs[j])
 
     def _record(self, i: int) -> None:
         self.trace[i].append(self.here[i][0])
@@ -307,13 +311,24 @@ class ExplorePhase:
             self._keep(i, self.label)
 
     def _keep(self, i: int, label: str) -> None:
-        job = self.job
-        if len(job.collector) >= job.problem.n:
+        """Keep chain ``i``'s state (added to the job's samples by :meth:`_flush`), unless
+        the job has its n."""
+        if len(self.job.collector) + len(self.keeping) >= self.job.problem.n:
             return
-        job.collector.add(self.state[i : i + 1].clone(), self.here[i][1][None], label,
-                          job.counts["sample_steps"], torch.tensor([i]))
+        self.keeping.append((i, label))
         self.kept[i].append(self.trace[i][-1])
         self.since[i] = 0
+
+    def _flush(self) -> None:
+        """Add this iteration's kept states to the job's samples, in the order kept (one
+        gather of their codes and one stack of their inputs)."""
+        if not self.keeping:
+            return
+        rows, labels = (list(column) for column in zip(*self.keeping, strict=True))
+        self.keeping = []
+        codes = self.state[row_index(rows, self.state)]
+        inputs = torch.stack([self.here[i][1] for i in rows])
+        self.job.collector.add(codes, inputs, labels, self.job.counts["sample_steps"], rows)
 
     def _finished(self) -> bool:
         """Done, budget spent, or no chain ever in band after ``max_seed_steps``."""

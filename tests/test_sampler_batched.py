@@ -6,9 +6,11 @@ import pytest
 import torch
 
 import pipeline
+from pipeline.models.priors import Prior
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sampler.diagnostics import autocorrelation
 from pipeline.sampler.sampleset import Collector
+from pipeline.sampler.slice import SliceKernel
 from tests.models_for_tests import logistic_unit, pixel_generator
 
 
@@ -74,3 +76,24 @@ def test_pooled_autocorrelation_equals_the_per_chain_sums_bit_for_bit() -> None:
         max_lag = None if case % 3 else int(torch.randint(1, 50, (1,), generator=gen))
         assert torch.equal(autocorrelation(chains, max_lag),
                            per_chain_autocorrelation(chains, max_lag))
+
+
+def test_slice_kernel_observed_from_host_lists_equals_the_mask_path() -> None:
+    """``observe_hits`` (rows and flags as lists) moves the kernel as ``observe`` (masks)."""
+    prior = Prior("normal", 1.0)
+    kernels = []
+    for _ in range(2):
+        kernel = SliceKernel(prior, 6, 5, torch.Generator().manual_seed(4), torch.device("cpu"))
+        kernel.start(torch.arange(6), torch.randn(6, 5, generator=torch.Generator().manual_seed(5)))
+        kernels.append(kernel)
+    gen = torch.Generator().manual_seed(6)
+    for _ in range(20):
+        rows = sorted(set(torch.randint(0, 6, (4,), generator=gen).tolist()))
+        ok = torch.rand(6, generator=gen) < 0.3
+        mask = torch.zeros(6, dtype=torch.bool)
+        mask[rows] = True
+        ended, moved = kernels[0].observe(mask, ok, None, torch.zeros(1), torch.ones(1))
+        assert torch.equal(ended, moved)
+        assert kernels[1].observe_hits(rows, ok.tolist()) == set(ended.nonzero().flatten().tolist())
+        for name in ("lo", "hi", "t"):
+            assert torch.equal(getattr(kernels[0], name), getattr(kernels[1], name))

@@ -83,20 +83,30 @@ class ExplorePhase:
         self.projection: torch.Tensor | None = None
         self.ever_in_band = False
         self.seeding_mask: torch.Tensor | None = None
+        self.none: torch.Tensor | None = None  # the all-False chain mask
         self.grad_mask: torch.Tensor | None = None
 
     def _seeding_rows(self) -> torch.Tensor:
-        """The seeding chains (bool), kept until :meth:`advance` changes the modes."""
+        """The seeding chains (bool), kept until :meth:`advance` changes the modes (with
+        none, one all-False mask kept for the job)."""
         if self.seeding_mask is None:
             seeding = [i for i, m in enumerate(self.mode) if m == SEEDING]
-            self.seeding_mask = row_mask(seeding, self.codes)
+            if seeding:
+                self.seeding_mask = row_mask(seeding, self.codes)
+            else:
+                self.none = row_mask([], self.codes) if self.none is None else self.none
+                self.seeding_mask = self.none
         return self.seeding_mask
 
     def grad_rows(self) -> torch.Tensor:
         """Seeding chains, and exploring chains whose kernel asks for a gradient (kept until
-        :meth:`advance`, the only place modes and kernel states change)."""
+        :meth:`advance`, the only place modes and kernel states change; the slice kernel
+        never asks)."""
         if self.grad_mask is None:
-            self.grad_mask = self._seeding_rows() | self.kernel.grad_rows().to(self.codes.device)
+            seeding = self._seeding_rows()
+            plain = isinstance(self.kernel, SliceKernel)
+            self.grad_mask = seeding if plain else seeding | self.kernel.grad_rows().to(
+                self.codes.device)
         return self.grad_mask
 
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
@@ -196,7 +206,7 @@ class ExplorePhase:
             return
         self.job.counts["tried"] += len(rows)
         drawing = [i for i in rows if self.indep_left[i] > 0]
-        ended, moved = self._observe(view, ok, [i for i in rows if self.indep_left[i] == 0])
+        ended, moved = self._observe(view, ok, hits, [i for i in rows if not self.indep_left[i]])
         exact = [i for i in drawing if hits[i]]
         if drawing:
             self.draws[0] += len(drawing)
@@ -219,12 +229,16 @@ class ExplorePhase:
         self._next_transition(done)
 
     def _observe(
-        self, view: Evaluation, ok: torch.Tensor, rows: list[int]
+        self, view: Evaluation, ok: torch.Tensor, hits: list[bool], rows: list[int]
     ) -> tuple[set[int], set[int]]:
         """The kernel's chains ``rows`` after their evaluation: those whose transition ended,
-        and those of them that moved (a kernel with no rows has nothing to observe)."""
+        and those of them that moved (a kernel with no rows has nothing to observe; the
+        slice kernel's are its hits, known on the host)."""
         if not rows:
             return set(), set()
+        if isinstance(self.kernel, SliceKernel):
+            ended = self.kernel.observe_hits(rows, hits)
+            return ended, ended
         ended, moved = self.kernel.observe(row_mask(rows, self.codes), ok, view, self.job.lo,
                                            self.job.hi)
         if self.kernel.adaptive:  # (the slice kernel has no step to adapt)

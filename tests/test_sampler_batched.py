@@ -11,6 +11,7 @@ from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sampler.diagnostics import autocorrelation
 from pipeline.sampler.sampleset import Collector
 from pipeline.sampler.slice import SliceKernel
+from pipeline.sampler.traces import Traces
 from tests.models_for_tests import logistic_unit, pixel_generator
 
 
@@ -97,3 +98,20 @@ def test_slice_kernel_observed_from_host_lists_equals_the_mask_path() -> None:
         assert kernels[1].observe_hits(rows, ok.tolist()) == set(ended.nonzero().flatten().tolist())
         for name in ("lo", "hi", "t"):
             assert torch.equal(getattr(kernels[0], name), getattr(kernels[1], name))
+
+
+def test_traces_read_again_equal_the_rows_stacked_at_once() -> None:
+    """Reads between appends stack only the new rows; each read equals a full stack."""
+    traces, rows = Traces(3), [[], [], []]
+    gen = torch.Generator().manual_seed(7)
+    for step in range(60):
+        chain = int(torch.randint(0, 3, (1,), generator=gen))
+        row = torch.randn(4, generator=gen)
+        traces.append(chain, row)
+        rows[chain].append(row)
+        if step % 7 == 0:
+            want = [torch.stack(r) for r in rows if len(r) >= 4]
+            got = traces.chains(min_length=4)
+            assert len(got) == len(want) and all(map(torch.equal, got, want))
+    assert traces.total() == 60 and torch.equal(traces.last(chain), row)
+    assert all(map(torch.equal, traces.chains(), [torch.stack(r) for r in rows if r]))

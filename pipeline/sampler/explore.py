@@ -45,6 +45,7 @@ from pipeline.sampler.job import Evaluation, JobState, Phase, row_index, row_mas
 from pipeline.sampler.lagrangian import in_band
 from pipeline.sampler.seeds import ChainSeeds
 from pipeline.sampler.slice import SliceKernel
+from pipeline.sampler.traces import Traces
 
 FRESH, SEEDING, EXPLORING = 0, 1, 2
 MAX_THIN = 50
@@ -76,7 +77,7 @@ class ExplorePhase:
         self.here: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * k
         self.since = [0] * k
         self.burn = [0] * k
-        self.trace: list[list[torch.Tensor]] = [[] for _ in range(k)]
+        self.trace = Traces(k)
         self.kept: list[list[torch.Tensor]] = [[] for _ in range(k)]
         self.keeping: list[tuple[int, str]] = []  # (chain, label) kept this iteration
         self.thin = cfg.thin or 2
@@ -305,7 +306,7 @@ class ExplorePhase:
             self.here[i] = (series[j], inputs[j])
 
     def _record(self, i: int) -> None:
-        self.trace[i].append(self.here[i][0])
+        self.trace.append(i, self.here[i][0])
 
     def _transition(self, i: int, exact: bool) -> None:
         """Chain ``i`` completed a transition (moved or stayed): trace its state, and keep
@@ -330,7 +331,7 @@ class ExplorePhase:
         if len(self.job.collector) + len(self.keeping) >= self.job.problem.n:
             return
         self.keeping.append((i, label))
-        self.kept[i].append(self.trace[i][-1])
+        self.kept[i].append(self.trace.last(i))
         self.since[i] = 0
 
     def _flush(self) -> None:
@@ -360,7 +361,7 @@ class ExplorePhase:
         """thin = the integrated autocorrelation time of the traced transitions, rounded."""
         if self.job.config.thin or self.job.counts["sample_steps"] % THIN_EVERY:
             return
-        chains = [torch.stack(t) for t in self.trace if len(t) >= 4]
+        chains = self.trace.chains(min_length=4)
         if chains:
             tau = float(integrated_time(chains).max())
             self.thin = int(min(MAX_THIN, max(1, math.ceil(tau))))
@@ -368,15 +369,14 @@ class ExplorePhase:
     def _report(self) -> None:
         """Diagnostics of the kept samples and the transitions into the job's stats."""
         kept = [torch.stack(k) for k in self.kept if k]
-        traced = [torch.stack(t) for t in self.trace if t]
-        whole = summary(traced)
+        whole = summary(self.trace.chains())
         self.job.diagnostics = {
             **summary(kept),
             "thin": self.thin,
             "independence_tries": self.indep,
             "prior_rate": self.draws[1] / self.draws[0] if self.draws[0] else None,
             "iat_transitions": whole["iat"],
-            "transitions": sum(len(t) for t in self.trace),
+            "transitions": self.trace.total(),
             "chains_exploring": self.mode.count(EXPLORING),
             **getattr(self.kernel, "counts", {}),
         }

@@ -7,8 +7,12 @@ import torch
 
 import pipeline
 from pipeline.models.priors import Prior
+from pipeline.models.readout import Readout
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
+from pipeline.sampler.batch import evaluate_batch, row_bands
 from pipeline.sampler.diagnostics import autocorrelation
+from pipeline.sampler.job import JobState
+from pipeline.sampler.lagrangian import in_band
 from pipeline.sampler.sampleset import Collector
 from pipeline.sampler.slice import SliceKernel
 from pipeline.sampler.traces import Traces
@@ -115,3 +119,40 @@ def test_traces_read_again_equal_the_rows_stacked_at_once() -> None:
             assert len(got) == len(want) and all(map(torch.equal, got, want))
     assert traces.total() == 60 and torch.equal(traces.last(chain), row)
     assert all(map(torch.equal, traces.chains(), [torch.stack(r) for r in rows if r]))
+
+
+class Fixed:
+    """A stand-in phase: fixed codes, forward passes only."""
+
+    wants_normals = False
+
+    def __init__(self, codes: torch.Tensor) -> None:
+        self.codes = codes
+
+    def grad_rows(self) -> torch.Tensor:
+        return torch.zeros(self.codes.shape[0], dtype=torch.bool)
+
+
+def test_band_check_once_per_batch_equals_each_jobs_own(unit) -> None:
+    """Jobs with 1, 3 and 2 constraints and 5, 2 and 4 rows (one row not finite): each row's
+    flag from the batch's one check is its own job's band check."""
+    G, f = unit
+    gen = torch.Generator().manual_seed(8)
+    limits = [[(0.2, 0.6)], [(0.1, 0.9), (0.3, 0.5), (0.0, 0.45)], [(0.4, 1.0), (0.0, 0.5)]]
+    batch, start = [], 0
+    for bands, rows in zip(limits, (5, 2, 4), strict=True):
+        job = JobState(Problem([(f, *band) for band in bands], n=1, seed=0), SamplerConfig(),
+                       torch.device("cpu"), 64, G.prior)
+        job.phase = Fixed(torch.rand(rows, 64, generator=gen) * 2 - 0.5)
+        batch.append((job, slice(start, start + len(bands))))
+        start += len(bands)
+    batch[2][0].phase.codes[1, 3] = float("nan")
+    readout = Readout([f] * start, None)
+    views = evaluate_batch(G, readout, batch, False, None)
+    assert not all(views[2].finite_rows) and any(any(view.hits) for view in views)
+    for (job, _), view in zip(batch, views, strict=True):
+        own = in_band(view.acts, job.lo, job.hi) & view.finite
+        assert torch.equal(view.ok, own) and view.hits == own.tolist()
+        assert view.finite_rows == view.finite.tolist()
+    cached = evaluate_batch(G, readout, batch, False, None, row_bands(batch, (5, 2, 4)))
+    assert [view.hits for view in cached] == [view.hits for view in views]

@@ -42,7 +42,6 @@ import torch
 from pipeline.sampler.bounce import BounceKernel
 from pipeline.sampler.diagnostics import integrated_time, summary
 from pipeline.sampler.job import Evaluation, JobState, Phase, row_index, row_mask
-from pipeline.sampler.lagrangian import in_band
 from pipeline.sampler.seeds import ChainSeeds
 from pipeline.sampler.slice import SliceKernel
 from pipeline.sampler.traces import Traces
@@ -121,8 +120,7 @@ class ExplorePhase:
         job = self.job
         self.seeding_mask = self.grad_mask = None
         job.track_best(view.acts, view.finite)
-        ok = in_band(view.acts, job.lo, job.hi) & view.finite
-        hits, finite = torch.stack((ok, view.finite)).tolist()
+        ok, hits, finite = view.ok, view.hits, view.finite_rows
         job.counts["reset"] += finite.count(False)  # rejected like any miss
         self.ever_in_band |= any(hits)
         rows: dict[int, list[int]] = {FRESH: [], SEEDING: [], EXPLORING: []}

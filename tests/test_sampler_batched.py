@@ -11,6 +11,7 @@ from pipeline.models.readout import Readout
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sampler.batch import evaluate_batch, row_bands
 from pipeline.sampler.diagnostics import autocorrelation
+from pipeline.sampler.draws import Draws, settle
 from pipeline.sampler.job import JobState
 from pipeline.sampler.lagrangian import in_band
 from pipeline.sampler.sampleset import Collector
@@ -156,3 +157,50 @@ def test_band_check_once_per_batch_equals_each_jobs_own(unit) -> None:
         assert view.finite_rows == view.finite.tolist()
     cached = evaluate_batch(G, readout, batch, False, None, row_bands(batch, (5, 2, 4)))
     assert [view.hits for view in cached] == [view.hits for view in views]
+
+
+class Holder:
+    """A stand-in phase with waiting draws (as ``ExplorePhase``)."""
+
+    def __init__(self, job: JobState, rows: int) -> None:
+        self.drawn, self.codes = Draws(job), torch.full((rows, job.code_dim), -9.0)
+
+    def settle_into(self, drawn: torch.Tensor) -> None:
+        self.drawn.place(self.codes, drawn)
+
+
+@pytest.mark.parametrize("kind", ["normal", "truncated", "uniform"])
+def test_draws_mapped_for_the_whole_batch_equal_each_jobs_own(kind) -> None:
+    """Jobs (two priors, one of them ``kind``) draw for some rows, some twice; mapped at
+    once, each job's rows get exactly what its own ``prior_draws`` gives for the same seed,
+    and the other rows are left alone."""
+    priors = [Prior(kind, 1.5, -2.0, 2.0), Prior("truncated", 1.0, -1.0, 3.0)]
+    plans = [[[1, 3], [0]], [[2]], [[0, 1, 2, 3]], [[3], [1, 2]]]
+
+    def job(i: int) -> JobState:
+        problem = Problem([(lambda x: x, 0.0, 1.0)], n=1, seed=10 + i)
+        return JobState(problem, SamplerConfig(), torch.device("cpu"), 37, priors[i % 2])
+
+    phases = [Holder(job(i), 4) for i in range(len(plans))]
+    for phase, plan in zip(phases, plans, strict=True):
+        for rows in plan:
+            phase.drawn.add(rows)
+    settle([*phases, object()])
+    for i, (phase, plan) in enumerate(zip(phases, plans, strict=True)):
+        twin = job(i)
+        want = torch.full((4, 37), -9.0)
+        for rows in plan:
+            want[rows] = twin.prior_draws(len(rows))
+        assert torch.equal(phase.codes, want) and not phase.drawn
+
+
+def test_a_phase_read_before_the_batch_maps_its_own_draws() -> None:
+    problem = Problem([(lambda x: x, 0.0, 1.0)], n=1, seed=4)
+    jobs = [JobState(problem, SamplerConfig(), torch.device("cpu"), 5, Prior("uniform", 1.0,
+                                                                             -1.0, 1.0))
+            for _ in range(2)]
+    drawn, codes = Draws(jobs[0]), torch.zeros(3, 5)
+    drawn.add([2, 0])
+    drawn.settle(codes)
+    assert torch.equal(codes[[2, 0]], jobs[1].prior_draws(2)) and not drawn
+    assert torch.equal(codes[1], torch.zeros(5))

@@ -27,6 +27,7 @@ from pipeline.models.transforms import RandomTransforms
 from pipeline.sampler.baselines import Langevin, MultiStart
 from pipeline.sampler.batch import Bands, Batch, evaluate_batch, row_bands, row_slices
 from pipeline.sampler.config import Problem, SamplerConfig
+from pipeline.sampler.draws import settle
 from pipeline.sampler.explore import ExplorePhase
 from pipeline.sampler.job import JobState, Phase
 from pipeline.sampler.sampleset import SampleSet
@@ -143,6 +144,7 @@ def iter_problems(
                 del active[i]
                 done += job.problem.n
                 yield i, finalize(job, encoder, tuple(view.inputs.shape[1:]))
+        settle(job.phase for job in active.values())  # the jobs' prior draws, mapped at once
         if progress is not None:
             in_flight = sum(len(job.collector) for job in active.values())
             progress(done + in_flight, wanted)

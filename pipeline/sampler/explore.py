@@ -41,6 +41,7 @@ import torch
 
 from pipeline.sampler.bounce import BounceKernel
 from pipeline.sampler.diagnostics import integrated_time, summary
+from pipeline.sampler.draws import Draws
 from pipeline.sampler.job import Evaluation, JobState, Phase, row_index, row_mask
 from pipeline.sampler.seeds import ChainSeeds
 from pipeline.sampler.slice import SliceKernel
@@ -63,6 +64,7 @@ class ExplorePhase:
     def __init__(self, job: JobState) -> None:
         cfg, k = job.config, job.config.k
         self.job = job
+        self.drawn = Draws(job)
         self.codes = job.init_codes(k)
         self.mode = [FRESH] * k
         self.tries = [1] * k
@@ -85,6 +87,22 @@ class ExplorePhase:
         self.seeding_mask: torch.Tensor | None = None
         self.none: torch.Tensor | None = None  # the all-False chain mask
         self.grad_mask: torch.Tensor | None = None
+
+    @property
+    def codes(self) -> torch.Tensor:
+        """The chains' codes, with any waiting prior draws written in first (the engine
+        writes every job's at once: :func:`~pipeline.sampler.draws.settle`)."""
+        if self.drawn:
+            self.drawn.settle(self._codes)
+        return self._codes
+
+    @codes.setter
+    def codes(self, codes: torch.Tensor) -> None:
+        self._codes = codes
+
+    def settle_into(self, drawn: torch.Tensor) -> None:
+        """Write the waiting prior draws, mapped (``drawn``), into the codes."""
+        self.drawn.place(self._codes, drawn)
 
     def _seeding_rows(self) -> torch.Tensor:
         """The seeding chains (bool), kept until :meth:`advance` changes the modes (with
@@ -154,7 +172,7 @@ class ExplorePhase:
                 proposals = torch.where(mask, proposals, self.codes)
             self.codes = proposals
         if drawing:
-            self.codes[row_index(drawing, self.codes)] = self.job.prior_draws(len(drawing))
+            self.drawn.add(drawing)
 
     def _fresh(self, view: Evaluation, hits: list[bool], rows: list[int]) -> None:
         """Prior draws: in band -> an exact sample, explore; else draw again, or seed."""
@@ -166,7 +184,7 @@ class ExplorePhase:
         miss = [i for i in rows if not hits[i]]
         again = [i for i in miss if self.tries[i] < job.config.prior_tries]
         if again:
-            self.codes[row_index(again, self.codes)] = job.prior_draws(len(again))
+            self.drawn.add(again)
             for i in again:
                 self.tries[i] += 1
         seed = [i for i in miss if i not in again]
@@ -190,7 +208,7 @@ class ExplorePhase:
         restart = sorted({i for i in stepping if not finite[i]} | set(stuck))
         if restart:
             job.counts["reseeded"] += len(restart)
-            self.codes[row_index(restart, self.codes)] = job.prior_draws(len(restart))
+            self.drawn.add(restart)
             for i in restart:
                 self.mode[i], self.tries[i] = FRESH, job.config.prior_tries
 

@@ -145,7 +145,9 @@ def evaluate_batch(
     own = acts.gather(1, bands.index)
     ok = ((own >= bands.lo) & (own <= bands.hi)).all(dim=1) & finite
     hits, finite_rows = torch.stack((ok, finite)).tolist()
-    parts = zip(*(t.split(sizes) for t in (grads[0], feats, stored, finite, ok)), strict=True)
+    parts = [(grads[0], feats, stored, finite, ok)]
+    if len(batch) > 1:
+        parts = list(zip(*(t.split(sizes) for t in parts[0]), strict=True))
     return [
         Evaluation(
             grad=grad,

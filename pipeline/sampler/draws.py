@@ -14,7 +14,6 @@ from collections.abc import Iterable
 
 import torch
 
-from pipeline.models.priors import Prior
 from pipeline.sampler.job import JobState, row_index
 
 
@@ -42,7 +41,7 @@ class Draws:
 
     def settle(self, codes: torch.Tensor) -> None:
         """Map this job's waiting draws alone and write them into ``codes``."""
-        self.place(codes, self.job.prior.from_normal(torch.cat(self.normals)))
+        self.place(codes, self.job.prior.from_normal(_cat(self.normals)))
 
 
 class Settles:
@@ -58,14 +57,21 @@ def settle(phases: Iterable[object]) -> None:
     """Map the waiting draws of every phase that has some (``drawn``: an ``ExplorePhase``),
     one ``from_normal`` call per prior for all of them, and write each into the phase's
     codes (``settle_into``)."""
-    waiting: dict[Prior, list] = {}
+    waiting: dict[int, list] = {}  # by prior (the engine's jobs share one)
     for phase in phases:
         drawn = getattr(phase, "drawn", None)
         if drawn:
-            waiting.setdefault(drawn.job.prior, []).append(phase)
-    for prior, members in waiting.items():
+            waiting.setdefault(id(drawn.job.prior), []).append(phase)
+    for members in waiting.values():
         normals = [z for phase in members for z in phase.drawn.normals]
-        mapped = prior.from_normal(torch.cat(normals))
+        mapped = members[0].drawn.job.prior.from_normal(_cat(normals))
+        if len(members) == 1:
+            members[0].settle_into(mapped)
+            continue
         counts = [len(phase.drawn.rows) for phase in members]
         for phase, drawn in zip(members, mapped.split(counts), strict=True):
             phase.settle_into(drawn)
+
+
+def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 import pipeline
+from pipeline.errors import ConfigError
+from pipeline.models.neurons import Neuron
 from pipeline.models.priors import Prior
 from pipeline.models.readout import Readout
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
@@ -17,7 +19,7 @@ from pipeline.sampler.lagrangian import in_band
 from pipeline.sampler.sampleset import Collector
 from pipeline.sampler.slice import SliceKernel
 from pipeline.sampler.traces import Traces
-from tests.models_for_tests import logistic_unit, pixel_generator
+from tests.models_for_tests import logistic_unit, pixel_generator, small_cnn
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +206,28 @@ def test_a_phase_read_before_the_batch_maps_its_own_draws() -> None:
     drawn.settle(codes)
     assert torch.equal(codes[[2, 0]], jobs[1].prior_draws(2)) and not drawn
     assert torch.equal(codes[1], torch.zeros(5))
+
+
+def test_readout_reads_a_dense_layers_neurons_with_one_index() -> None:
+    """Neurons of dense layers (any order, repeated), conv neurons, a plain callable and an
+    encoder: each column equals the probe read alone, bit for bit, gradients agree, and a
+    unit out of range still says so."""
+    model = small_cnn()
+    dense = [pipeline.neuron(model, "6", u) for u in (3, 0, 3, 4)]
+    conv = [pipeline.neuron(model, "2", 1), pipeline.neuron(model, "2", 4, spatial="mean")]
+    probes = [dense[0], conv[0], dense[1], (lambda x: x.sum(dim=(1, 2, 3))), dense[2],
+              conv[1], dense[3]]
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(9))
+    encoder = pipeline.encoder(model, "4")
+    acts, feats = Readout(probes, encoder)(x)
+    assert acts.shape == (4, len(probes)) and torch.equal(feats, encoder(x).reshape(4, -1))
+    for j, probe in enumerate(probes):
+        assert torch.equal(acts[:, j], probe(x))
+    x.requires_grad_(True)
+    weights = torch.arange(1.0, len(probes) + 1)
+    (grad,) = torch.autograd.grad((Readout(probes)(x)[0] * weights).sum(), x)
+    (alone,) = torch.autograd.grad(sum(w * p(x).sum() for w, p in zip(weights, probes,
+                                                                     strict=True)), x)
+    assert torch.allclose(grad, alone, atol=1e-6)
+    with pytest.raises(ConfigError, match="unit 12 is out of range"):
+        Readout([dense[1], Neuron(model, "6", 12)])(x)

@@ -15,7 +15,7 @@ from pipeline.sampler.batch import evaluate_batch, row_bands
 from pipeline.sampler.diagnostics import autocorrelation
 from pipeline.sampler.draws import Draws, settle
 from pipeline.sampler.job import JobState
-from pipeline.sampler.lagrangian import in_band
+from pipeline.sampler.lagrangian import ChainLagrangian, in_band
 from pipeline.sampler.sampleset import Collector
 from pipeline.sampler.slice import SliceKernel
 from pipeline.sampler.traces import Traces
@@ -231,3 +231,22 @@ def test_readout_reads_a_dense_layers_neurons_with_one_index() -> None:
     assert torch.allclose(grad, alone, atol=1e-6)
     with pytest.raises(ConfigError, match="unit 12 is out of range"):
         Readout([dense[1], Neuron(model, "6", 12)])(x)
+
+
+def test_chain_lagrangian_keeps_its_shift_only_while_lambda_and_mu_stay() -> None:
+    """The penalty with the kept w lambda / mu and mu / 2 equals the one computed afresh,
+    after multiplier steps and restarts of some rows too."""
+    lo, hi = torch.tensor([0.2, -1.0]), torch.tensor([0.5, 1.0])
+    kept = ChainLagrangian(lo, hi, 5, 0.5, 2.0)
+    gen = torch.Generator().manual_seed(11)
+    for step in range(12):
+        acts = torch.randn(5, 2, generator=gen)
+        rows = torch.rand(5, generator=gen) < 0.6
+        fresh = ChainLagrangian(lo, hi, 5, 0.5, 2.0)
+        fresh.lam, fresh.mu = kept.lam.clone(), kept.mu.clone()
+        assert torch.equal(kept.penalty_rows(acts, rows), fresh.penalty_rows(acts, rows))
+        if step % 3 == 0:
+            kept.update_rows(acts, rows, 1.5, 50.0)
+        if step % 4 == 1:
+            kept.reset(torch.tensor([1, 3]))
+    assert float(kept.mu.max()) > 2.0 and bool((kept.lam != 0).any())

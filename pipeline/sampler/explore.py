@@ -131,6 +131,8 @@ class ExplorePhase:
         """The seeding chains' penalty (their own lambda and mu; no diversity term), plus
         the kernel's (the bounce kernel's out-of-band midpoints, rows disjoint)."""
         penalty = self.seeds.lagrangian.penalty_rows(acts, self._seeding_rows())
+        if isinstance(self.kernel, SliceKernel):  # (no gradient rows: nothing to add)
+            return penalty
         return penalty + self.kernel.loss(acts, self.job.width)
 
     def advance(self, view: Evaluation) -> Phase | None:

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from pipeline.errors import ConfigError
+from pipeline.models.speed import speed_up
 from pipeline.runner.job import NeuronRef
-from pipeline.runner.models import Models, speed_up
+from pipeline.runner.models import Models
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sweep import compose, expand
 from pipeline.sweep.config import to_plain

@@ -6,6 +6,7 @@ Each job counts the passes its rows took. Random transforms, if any, apply only 
 gradient rows (they make optimisation robust; acceptance always reads the stored input).
 With ``precision="bf16-seeds"`` the gradient pass runs under bf16 autocast when all its
 rows are seed steps; the band checks then read a float32 forward pass of the same codes.
+On a GPU every pass runs at one of a few row counts (:mod:`pipeline.models.rows`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from pipeline.models.readout import Readout
+from pipeline.models.rows import padded_call
 from pipeline.models.transforms import RandomTransforms
 from pipeline.sampler.job import Evaluation, JobState
 from pipeline.sampler.seeds import SeedPhase
@@ -49,14 +51,14 @@ class _Pass:
 
 
 def _read(readout: Readout, stored: torch.Tensor, seen: torch.Tensor | None = None) -> _Pass:
-    acts, feats = readout(stored if seen is None else seen)
+    acts, feats = padded_call(readout, stored if seen is None else seen)
     return _Pass(
         stored, acts, (stored if seen is None else seen).flatten(1) if feats is None else feats
     )
 
 
 def _store(generator: nn.Module, codes: torch.Tensor, quantise: bool) -> torch.Tensor:
-    stored = generator(codes)
+    stored = padded_call(generator, codes)
     return quantize(stored) if quantise else stored
 
 

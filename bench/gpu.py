@@ -12,8 +12,12 @@ does not fit is left out and says so):
    75-95% quantile band of each unit's logits over 256 random codes), continuous batching
    (``iter_problems(slots=...)``, as an actor runs jobs): samples/s, steps/s, the share of
    the wall in the batch passes, device utilisation; then the best packing again with
-   ``precision=bf16-seeds`` and with channels-last weights.
-3. ``torch.compile`` of the network (compilation time and bare speed-up), if time is left.
+   each of ``--variants`` (``bf16-seeds``: ``precision=bf16-seeds``; ``channels_last``:
+   channels-last weights). Before the windows of a layout or precision, the row counts the
+   sampler uses are planned once (a "warm-up" row: cuDNN's first pass at a new shape).
+3. ``--parallel P``: P sampler processes of the best packing / P chains each on one device
+   (``bench/gpu_parallel.py``), their rates summed.
+4. ``torch.compile`` of the network (compilation time and bare speed-up), if time is left.
 
 The projection: 1000 neurons x 6 bands x 500 samples = 3,000,000 samples at the best
 window's second-half rate (the first half holds every job's seed phase at once), against
@@ -40,9 +44,11 @@ from typing import Any
 import torch
 
 from bench import gpu_measure as gm
+from bench.gpu_parallel import Jobs, parallel
 from bench.gpu_report import report
 from pipeline import zoo
 from pipeline.errors import ConfigError
+from pipeline.models.rows import CHUNK
 from pipeline.sampler import Problem, SamplerConfig
 
 K = 10
@@ -62,23 +68,35 @@ class Plan:
     window: float
     deadline: float
     compile: bool
+    bare: bool = True
+    variants: tuple[str, ...] = ("bf16-seeds", "channels_last")
+    parallel: int = 0
+    warm_rows: int = CHUNK
 
 
 def plan(args: argparse.Namespace) -> Plan:
     """The GPU plan, or the CPU smoke test's toy sizes."""
     deadline = time.monotonic() + args.seconds
+    chains = tuple(int(c) for c in args.chains.split(",")) if args.chains else None
+    options = {"bare": not args.no_bare, "parallel": args.parallel,
+               "variants": tuple(v for v in args.variants.split(",") if v)}
+    unknown = set(options["variants"]) - {"bf16-seeds", "channels_last"}
+    if unknown:
+        raise ConfigError(f"unknown --variants {sorted(unknown)}; use bf16-seeds, channels_last")
     if args.cpu_smoke:
-        return Plan(torch.device("cpu"), 64, (4, 8), (10, 20), 20, args.window or 3.0,
-                    deadline, False)
+        return Plan(torch.device("cpu"), 64, (4, 8), chains or (10, 20), 20, args.window or 3.0,
+                    deadline, False, warm_rows=16, **options)
     if not torch.cuda.is_available():
         raise ConfigError("no CUDA device visible to torch; run on a GPU machine or --cpu-smoke")
-    return Plan(torch.device("cuda"), args.size, (256, 1024, 4096), (160, 640, 2560, 5120),
-                500, args.window or 20.0, deadline, not args.no_compile)
+    return Plan(torch.device("cuda"), args.size, (256, 1024, 4096),
+                chains or (160, 640, 2560, 5120), 500, args.window or 20.0, deadline,
+                not args.no_compile, **options)
 
 
-def overnight_jobs(preset: zoo.Preset, n: int) -> Iterator[Problem]:
-    """The overnight sweep's jobs in its order: unit ``j // 6`` in band ``j % 6``."""
-    for j in itertools.count():
+def overnight_jobs(preset: zoo.Preset, n: int, first: int = 0) -> Iterator[Problem]:
+    """The overnight sweep's jobs in its order from job ``first``: unit ``j // 6`` in band
+    ``j % 6``."""
+    for j in itertools.count(first):
         lo, hi = LADDER[j % 6]
         yield Problem([(preset.neuron((j // 6) % 1000), lo, hi)], n=n, seed=j)
 
@@ -95,12 +113,17 @@ def quantile_bands(
     return [(float(q[0, u]), float(q[1, u])) for u in range(units)]
 
 
-def quantile_jobs(preset: zoo.Preset, n: int, device: torch.device) -> Iterator[Problem]:
-    """One job per unit (the first 100, cycled), each in its quantile band."""
-    bands = quantile_bands(preset, 100, device)
-    for j in itertools.count():
-        u = j % len(bands)
-        yield Problem([(preset.neuron(u), *bands[u])], n=n, seed=j)
+def quantile_jobs(preset: zoo.Preset, n: int, first: int = 0) -> Iterator[Problem]:
+    """One job per unit (the first 100, cycled from job ``first``), each in its quantile
+    band (computed here, before the first job is pulled)."""
+    bands = quantile_bands(preset, 100, next(preset.network.parameters()).device)
+
+    def jobs() -> Iterator[Problem]:
+        for j in itertools.count(first):
+            u = j % len(bands)
+            yield Problem([(preset.neuron(u), *bands[u])], n=n, seed=j)
+
+    return jobs()
 
 
 class Recorder:
@@ -129,45 +152,58 @@ class Recorder:
         self.add({"kind": "skipped", "what": what})
 
 
-def run_windows(rec: Recorder, preset: zoo.Preset, jobs: Any, p: Plan) -> None:
-    """The packing scan, then the best packing with bf16 seeds and channels-last weights."""
+def _warm(rec: Recorder, preset: zoo.Preset, p: Plan, variant: str) -> None:
+    """Plan the sampler's row counts for a layout or precision (a "warm" row)."""
+    seconds = gm.warm(preset, p.device, bf16=variant == "bf16-seeds", most=p.warm_rows)
+    rec.add({"kind": "warm", "preset": preset.name, "variant": variant, "seconds": seconds})
+
+
+def run_windows(rec: Recorder, preset: zoo.Preset, jobs: Jobs, p: Plan) -> int | None:
+    """The packing scan, then the best packing with each variant; the best packing."""
     config = SamplerConfig(k=K, quantize=True)
+    _warm(rec, preset, p, "float32")
     scan = []
     for chains in p.chains:
         if rec.left() < p.window:
             rec.skip(f"{preset.name} window at {chains} chains")
             continue
-        scan.append(gm.window(preset, jobs(), chains, config, p.window, p.device))
+        scan.append(gm.window(preset, jobs(preset, p.n), chains, config, p.window, p.device))
         rec.add(scan[-1])
     good = [r for r in scan if not r["error"]]
     if not good:
-        return
-    best = max(good, key=lambda r: r["late_samples_per_s"])["chains"]
-    variants = (("bf16-seeds", replace(config, precision="bf16-seeds"), False),
-                ("channels_last", config, True))
-    for label, cfg, channels_last in variants:
-        if rec.left() < p.window:
+        return None
+    best = max(good, key=lambda r: r["evals_per_s"])["chains"]
+    for label in p.variants:
+        if rec.left() < 2 * p.window:
             rec.skip(f"{preset.name} window at {best} chains, {label}")
             continue
-        gm.set_layout(preset, channels_last)
-        row = gm.window(preset, jobs(), best, cfg, p.window, p.device)
+        cfg = replace(config, precision="bf16-seeds") if label == "bf16-seeds" else config
+        gm.set_layout(preset, label == "channels_last")
+        _warm(rec, preset, p, label)
+        row = gm.window(preset, jobs(preset, p.n), best, cfg, p.window, p.device)
         gm.set_layout(preset, False)
         rec.add({**row, "variant": label})
+    return best
 
 
 def run_preset(rec: Recorder, name: str, p: Plan) -> None:
     """Every section for one preset."""
     preset = zoo.load(name, device=p.device, size=p.size)
-    for rows in p.rows:
+    for rows in p.rows if p.bare else ():
         if rec.left() < 10:
             rec.skip(f"{name} bare passes at {rows} rows")
             continue
         for row in gm.bare_rows(preset, rows, p.device):
             rec.add(row)
-    if name == "imagenet":
-        run_windows(rec, preset, lambda: overnight_jobs(preset, p.n), p)
-    else:
-        run_windows(rec, preset, lambda: quantile_jobs(preset, p.n, p.device), p)
+    jobs = overnight_jobs if name == "imagenet" else quantile_jobs
+    best = run_windows(rec, preset, jobs, p)
+    if p.parallel and best:
+        if rec.left() < 3 * p.window:
+            rec.skip(f"{name}: {p.parallel} processes")
+        else:
+            each = max(K, best // p.parallel // K * K)
+            rec.add(parallel(name, p.size, p.device, jobs, p.n, p.parallel, each, p.window,
+                             p.warm_rows))
     if p.compile and name == "imagenet":
         if rec.left() < 90:
             rec.skip("torch.compile probe")
@@ -184,6 +220,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window", type=float, default=None, help="seconds per sampler window")
     parser.add_argument("--presets", default="imagenet,faces")
     parser.add_argument("--no-compile", action="store_true", help="leave out torch.compile")
+    parser.add_argument("--no-bare", action="store_true", help="leave out the bare passes")
+    parser.add_argument("--chains", default=None, help="packings to scan, e.g. 640,2560")
+    parser.add_argument("--variants", default="bf16-seeds,channels_last",
+                        help="variants run at the best packing (comma-separated, may be empty)")
+    parser.add_argument("--parallel", type=int, default=0,
+                        help="processes sharing the device at the best packing (0: none)")
     parser.add_argument("--out", type=Path, default=None, help="markdown file to write")
     args = parser.parse_args(argv)
     try:

@@ -27,6 +27,7 @@ from torch import nn
 
 import pipeline.sampler.engine as engine
 from pipeline import zoo
+from pipeline.models.rows import CHUNK, MIN_ROWS
 from pipeline.models.speed import speed_up
 from pipeline.sampler import Problem, SamplerConfig, iter_problems
 
@@ -96,7 +97,7 @@ def bare_pass(preset: zoo.Preset, rows: int, device: torch.device, *, backward: 
     codes = _codes(preset, rows, device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     times = []
-    for _ in range(repeats + 2):
+    for _ in range(repeats + 2):  # repeats=-1: one call, to plan the shapes
         x = codes.clone().requires_grad_(backward)
         sync(device)
         start = time.perf_counter()
@@ -106,7 +107,7 @@ def bare_pass(preset: zoo.Preset, rows: int, device: torch.device, *, backward: 
                 torch.autograd.grad(out[:, 0].float().sum(), x)
         sync(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times[2:])
+    return statistics.median(times[2:]) if repeats > 0 else times[-1]
 
 
 VARIANTS = (  # name, channels_last, bf16, backward
@@ -134,6 +135,20 @@ def bare_rows(preset: zoo.Preset, rows: int, device: torch.device) -> list[dict[
                     "error": error})
     set_layout(preset, False)
     return out
+
+
+def warm(preset: zoo.Preset, device: torch.device, bf16: bool = False, most: int = CHUNK) -> float:
+    """Seconds to run G + network once, forward and forward + backward, at every row count
+    the sampler's passes use on a GPU up to ``most`` (:mod:`pipeline.models.rows`): a
+    process plans each new shape once (cuDNN), and the windows should time the sampler,
+    not that."""
+    start = time.perf_counter()
+    size = MIN_ROWS
+    while size <= most:
+        for backward in (False, True):
+            bare_pass(preset, size, device, backward=backward, bf16=bf16, repeats=-1)
+        size *= 2
+    return time.perf_counter() - start
 
 
 def compile_probe(preset: zoo.Preset, rows: int, device: torch.device) -> dict[str, Any]:

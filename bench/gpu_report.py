@@ -51,16 +51,38 @@ def _windows(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _parallel(rows: list[dict[str, Any]]) -> list[str]:
+    """The table of several processes on one device."""
+    lines = ["| preset | processes x chains | samples/s | samples/s, 2nd half | evaluations/s "
+             "| batch passes' share (mean) | device busy | warm-up s (slowest) | errors |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        busy = "-" if r["utilisation"] is None else f"{r['utilisation']:.0f}%"
+        lines.append(f"| {r['preset']} | {r['procs']} x {r['chains']} | {r['samples_per_s']:.1f} "
+                     f"| {r['late_samples_per_s']:.1f} | {r['evals_per_s']:.0f} "
+                     f"| {r['pass_share']:.2f} | {busy} | {r['warm_seconds']:.1f} "
+                     f"| {'; '.join(r['errors']) or '-'} |")
+    return lines
+
+
+def _name(r: dict[str, Any]) -> str:
+    """How the projection names a window or a parallel row."""
+    if r["kind"] == "parallel":
+        return f"`imagenet`, {r['procs']} processes x {r['chains']} chains"
+    return f"`imagenet`, {r['chains']} chains, {r.get('variant', 'float32')}"
+
+
 def projection(windows: list[dict[str, Any]], sweep_samples: int) -> list[str]:
-    """Minutes of the overnight sweep on one device at the best `imagenet` window: at its
-    samples/s (this band mix, early in the jobs), and at its evaluations/s for 10 and 30
-    forward-equivalent evaluations per sample (the mission's bar and the paper's cost)."""
-    good = [r for r in windows if r["preset"] == "imagenet" and not r["error"]
+    """Minutes of the overnight sweep on one device at the best `imagenet` window (or set
+    of processes): at its samples/s (this band mix, early in the jobs), and at its
+    evaluations/s for 10 and 30 forward-equivalent evaluations per sample (the mission's
+    bar and the paper's cost)."""
+    good = [r for r in windows if r["preset"] == "imagenet" and not r.get("error")
             and r["evals_per_s"] > 0]
     if not good:
         return ["No `imagenet` window ran to a rate: no projection."]
     best = max(good, key=lambda r: r["evals_per_s"])
-    name = f"`imagenet`, {best['chains']} chains, {best.get('variant', 'float32')}"
+    name = _name(best)
     lines = [f"Projected overnight sweep ({sweep_samples:,} samples) on this device, from the "
              f"window with the most evaluations/s ({name}: {best['evals_per_s']:.0f}/s):", ""]
     for per_sample in (10, 30):
@@ -79,15 +101,25 @@ def projection(windows: list[dict[str, Any]], sweep_samples: int) -> list[str]:
 def report(rows: list[dict[str, Any]], size: int, sweep_samples: int) -> str:
     """The whole markdown of the rows measured so far."""
     env = next((r for r in rows if r["kind"] == "env"), {"device": "?", "torch": "?"})
-    kinds = {k: [r for r in rows if r["kind"] == k] for k in ("bare", "window", "compile",
-                                                              "skipped")}
+    kinds = {k: [r for r in rows if r["kind"] == k]
+             for k in ("bare", "warm", "window", "parallel", "compile", "skipped")}
     lines = [f"# GPU throughput ({env['device']}, {size} px, torch {env['torch']})", ""]
     if kinds["bare"]:
         lines += ["## Bare passes (codes -> G -> network -> gradient to the codes)", "",
                   *_bare(kinds["bare"]), ""]
+    if kinds["warm"]:
+        lines += ["Planning the sampler's row counts (forward, and forward + backward, at 8 "
+                  "to 1024 rows) before the windows: " + "; ".join(
+                      f"`{r['preset']}` {r['variant']} {r['seconds']:.1f} s"
+                      for r in kinds["warm"]) + ".", ""]
     if kinds["window"]:
         lines += ["## The sampler, continuous batching (K = 10)", "", *_windows(kinds["window"]),
-                  "", *projection(kinds["window"], sweep_samples), ""]
+                  ""]
+    if kinds["parallel"]:
+        lines += ["## Several sampler processes on one device", "",
+                  *_parallel(kinds["parallel"]), ""]
+    if kinds["window"] or kinds["parallel"]:
+        lines += [*projection(kinds["window"] + kinds["parallel"], sweep_samples), ""]
     for r in kinds["compile"]:
         lines += [f"torch.compile of the `{r['preset']}` network at {r['rows']} rows: first "
                   f"call {r['first_seconds']:.1f} s (compilation), then {r['seconds']:.4f} s "

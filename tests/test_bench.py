@@ -48,9 +48,9 @@ def test_gpu_script_cpu_smoke(tmp_path: Path) -> None:
     out = tmp_path / "GPU.md"
     env = {**os.environ, "INVERSE_SET_CACHE": str(default_cache_dir())}
     done = subprocess.run(
-        [str(ROOT / "bench" / "gpu.sh"), "--cpu-smoke", "--presets", "faces", "--seconds", "60",
-         "--window", "2", "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=180,
+        [str(ROOT / "bench" / "gpu.sh"), "--cpu-smoke", "--presets", "faces", "--seconds", "120",
+         "--window", "2", "--parallel", "2", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     text = out.read_text()
@@ -64,6 +64,12 @@ def test_gpu_script_cpu_smoke(tmp_path: Path) -> None:
     assert [r.get("variant") for r in windows[2:]] == ["bf16-seeds", "channels_last"]
     assert all(r["iterations"] > 0 and r["evals_per_s"] > 0 for r in windows)
     assert windows[2]["precision"] == "bf16-seeds"
+    assert [r["variant"] for r in rows if r["kind"] == "warm"] == [
+        "float32", "bf16-seeds", "channels_last"]
+    (both,) = [r for r in rows if r["kind"] == "parallel"]
+    assert both["procs"] == 2 and both["chains"] == 10 and not both["errors"]
+    assert both["steps_per_s"] > 0 and both["evals_per_s"] > 0
+    assert "## Several sampler processes on one device" in text
     assert "| faces | 4 | plain |" in text and "| faces | 20 | channels_last |" in text
     assert "No `imagenet` window" in text  # faces only: no projection of the overnight sweep
 

@@ -105,8 +105,10 @@ def evaluate_batch(
     plain = _plain(generator, readout, codes[index[0]], quantise)
     grads, seen = [torch.zeros_like(codes)], None
     if len(index[1]):
+        wanting = [(job, cols, r) for (job, cols), r in zip(batch, rows, strict=True)
+                   if any(needs[r])]
         grads, seen = _backward(
-            generator, readout, batch, rows, codes, index, plain, quantise, transform
+            generator, readout, batch, rows, wanting, codes, index, plain, quantise, transform
         )
     parts = [(index[0], plain), (index[1], seen)]
     n = codes.shape[0]
@@ -138,22 +140,19 @@ def _backward(
     readout: Readout,
     batch: Batch,
     rows: list[slice],
+    wanting: list[tuple[JobState, slice, slice]],
     codes: torch.Tensor,
     index: tuple[torch.Tensor, torch.Tensor],
     plain: _Pass | None,
     quantise: bool,
     transform: RandomTransforms | None,
 ) -> tuple[list[torch.Tensor], _Pass]:
-    """Forward and backward over the gradient rows: gradients of the jobs' losses (and of
-    their constraints, for phases that want normals), scattered back to batch rows, and
-    the gradient rows' stored inputs with the activations acceptance reads."""
+    """Forward and backward over the gradient rows: gradients of the losses of the jobs
+    ``wanting`` them (job, its columns, its rows) and of their constraints, for phases that
+    want normals, scattered back to batch rows, and the gradient rows' stored inputs with
+    the activations acceptance reads."""
     n, grad_idx = codes.shape[0], index[1]
     leaf = codes[grad_idx].clone().requires_grad_(True)
-    wanting = [
-        (job, cols, r)
-        for (job, cols), r in zip(batch, rows, strict=True)
-        if bool(job.phase.grad_rows().any())
-    ]
     low = _bf16(wanting)
     with torch.autocast(leaf.device.type, dtype=torch.bfloat16, enabled=low):
         stored = _store(generator, leaf, quantise)

@@ -42,6 +42,28 @@ def row_slices(sizes: Sequence[int]) -> list[slice]:
 
 
 @dataclass
+class Bands:
+    """Each batch row's own band columns in the readout's activations, ``index`` (n, p), and
+    their limits ``lo``, ``hi`` (n, p); a job with fewer than p constraints repeats its last."""
+
+    index: torch.Tensor
+    lo: torch.Tensor
+    hi: torch.Tensor
+
+
+def row_bands(batch: Batch, sizes: Sequence[int]) -> Bands:
+    """The :class:`Bands` of ``batch`` (jobs with ``sizes`` rows and their column slices)."""
+    width = max(job.lo.shape[0] for job, _ in batch)
+    index, lo, hi = [], [], []
+    for (job, cols), size in zip(batch, sizes, strict=True):
+        own = [min(j, job.lo.shape[0] - 1) for j in range(width)]
+        index.append(torch.arange(cols.start, cols.stop)[own].expand(size, -1))
+        lo.append(job.lo[own].expand(size, -1))
+        hi.append(job.hi[own].expand(size, -1))
+    return Bands(torch.cat(index).to(lo[0].device), torch.cat(lo), torch.cat(hi))
+
+
+@dataclass
 class _Pass:
     """Stored inputs, activations and features of some rows (features: E, or the inputs)."""
 
@@ -91,8 +113,11 @@ def evaluate_batch(
     batch: Batch,
     quantise: bool,
     transform: RandomTransforms | None,
+    bands: Bands | None = None,
 ) -> list[Evaluation]:
-    """Evaluate the current codes of every job in ``batch``; one :class:`Evaluation` per job."""
+    """Evaluate the current codes of every job in ``batch``; one :class:`Evaluation` per job.
+    The band check (every row against its own job's bands) and its one read to the host are
+    done once for the whole batch (``bands``: :func:`row_bands` of it, if kept)."""
     sizes = [job.phase.codes.shape[0] for job, _ in batch]
     rows = row_slices(sizes)
     codes = torch.cat([job.phase.codes for job, _ in batch]).detach()
@@ -120,18 +145,28 @@ def evaluate_batch(
         acts = torch.where(finite[:, None], acts, torch.zeros_like(acts))
         feats = torch.where(finite[:, None], feats, torch.zeros_like(feats))
         grads = [torch.where(finite[:, None], g, torch.zeros_like(g)) for g in grads]
+    bands = bands or row_bands(batch, sizes)
+    own = acts.gather(1, bands.index)
+    ok = ((own >= bands.lo) & (own <= bands.hi)).all(dim=1) & finite
+    hits, finite_rows = torch.stack((ok, finite)).tolist()
+    parts = [(grads[0], feats, stored, finite, ok)]
+    if len(batch) > 1:
+        parts = list(zip(*(t.split(sizes) for t in parts[0]), strict=True))
     return [
         Evaluation(
-            grad=grads[0][r],
+            grad=grad,
             normals=[g[r] for g in grads[1 : 1 + len(job.problem.bands)]]
             if job.phase.wants_normals
             else [],
             acts=acts[r, cols],
-            feats=feats[r],
-            inputs=stored[r],
-            finite=finite[r],
+            feats=feat,
+            inputs=inputs,
+            finite=fine,
+            ok=good,
+            hits=hits[r],
+            finite_rows=finite_rows[r],
         )
-        for (job, cols), r in zip(batch, rows, strict=True)
+        for (job, cols), r, (grad, feat, inputs, fine, good) in zip(batch, rows, parts, strict=True)
     ]
 
 

@@ -23,7 +23,9 @@ class Evaluation:
     holds d f_j / d(codes) per constraint (only for phases that ask for them); ``acts``,
     ``feats`` are f and E of the stored ``inputs`` = G(codes). ``finite`` marks chains
     whose activations, features and gradients are all finite; the others have zeros there
-    and must be reset.
+    and must be reset. ``ok`` marks the finite chains inside every band (no margin);
+    ``hits`` and ``finite_rows`` are ``ok`` and ``finite`` on the host (read once for the
+    whole batch).
     """
 
     grad: torch.Tensor
@@ -32,6 +34,9 @@ class Evaluation:
     feats: torch.Tensor
     inputs: torch.Tensor
     finite: torch.Tensor
+    ok: torch.Tensor
+    hits: list[bool]
+    finite_rows: list[bool]
 
 
 class Phase(Protocol):

@@ -107,6 +107,14 @@ class SliceKernel:
         self.reject((rows & ~ok).nonzero().flatten())
         return rows & ok, rows & ok
 
+    def observe_hits(self, rows: list[int], hits: list[bool]) -> set[int]:
+        """:meth:`observe` with the chains ``rows`` and every chain's in-band flag as host
+        lists (no mask built or read back): the chains whose transition ended (and moved)."""
+        missed = [i for i in rows if not hits[i]]
+        if missed:
+            self.reject(torch.tensor(missed, dtype=torch.long, device=self.device))
+        return {i for i in rows if hits[i]}
+
     def adapt(self, ended: torch.Tensor, moved: torch.Tensor, burning: torch.Tensor) -> None:
         """Nothing to adapt (no step size)."""
 

@@ -146,6 +146,13 @@ def test_device_efficiency_smallest_reads_the_actors_cpu(ray_session) -> None:
     assert 0 < row["bare"] and 0 < row["actors_cpu"] < 10 * row["wall"]  # one actor's, in s
     assert 0 < row["efficiency"] and 0 < row["cpu_share"] == row["bare"] / row["actors_cpu"]
     assert "bare / actors' CPU" in packing.efficiency_table([row])
+    assert row["verify"] >= row["samples"] > 0  # verification's rows: every kept sample, at least
+    forward, backward = (int(x) for x in row["evaluations"].split(" / "))
+    cost = row["row_seconds"]
+    assert min(cost.values()) > 0
+    assert row["bare"] == pytest.approx((forward - backward) * cost["forward"]  # all are in it
+                                        + backward * cost["backward"]
+                                        + row["verify"] * cost["verify"])
     spent = row["timeline"]  # each actor's share of the wall time, cut into segments
     total = row["wall"] * row["actors"]
     assert sum(spent[name] for name in timeline.SEGMENTS) == pytest.approx(total, rel=1e-6)

@@ -20,6 +20,7 @@ from bench import (
     figures,
     figures_extra,
     gpu_measure,
+    gpu_parallel,
     gpu_report,
     logistic,
     lucent_baseline,
@@ -72,6 +73,15 @@ def test_gpu_script_cpu_smoke(tmp_path: Path) -> None:
     assert "## Several sampler processes on one device" in text
     assert "| faces | 4 | plain |" in text and "| faces | 20 | channels_last |" in text
     assert "No `imagenet` window" in text  # faces only: no projection of the overnight sweep
+
+
+def test_gpu_parallel_reports_a_failed_process_instead_of_waiting() -> None:
+    from bench.gpu import overnight_jobs
+
+    row = gpu_parallel.parallel("no-such-preset", 64, torch.device("cpu"), overnight_jobs, 5,
+                                2, 10, 1.0, 8)
+    assert row["kind"] == "parallel" and len(row["errors"]) == 2
+    assert all("no-such-preset" in e for e in row["errors"]) and row["evals_per_s"] == 0
 
 
 def test_gpu_report_projection() -> None:

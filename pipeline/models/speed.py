@@ -2,7 +2,8 @@
 
 Both groups (``network``, ``generator``) take ``channels_last`` (``true``, ``false`` or
 ``auto``: on when the actor's device is a CPU, where it measured 16-32% less CPU per row on
-the conv presets, ``bench/passes.py``; off on a GPU until ``bench/gpu.sh`` shows it helps)
+the conv presets, ``bench/passes.py``, or a CUDA GPU, where it measured 1.00-1.23x the
+bare forward + backward rows/s on an H200, never slower, ``bench/GPU.md``; off elsewhere)
 and ``compile`` (``torch.compile``; off by default: on a CPU it measured no faster and takes
 10-80 s to compile). This module imports neither Ray nor Hydra, so a bench can use it on a
 machine that has only torch.
@@ -81,8 +82,8 @@ def apply_speed(
     module: Any, section: dict[str, Any] | None, device: torch.device, group: str
 ) -> Any:
     """:func:`speed_up` with the options of a config section on ``device`` (``auto``
-    channels-last: on for a CPU)."""
+    channels-last: on for a CPU or a CUDA GPU)."""
     channels_last, compile = speed_settings(section, group)
     if channels_last is None:
-        channels_last = device.type == "cpu"
+        channels_last = device.type in ("cpu", "cuda")
     return speed_up(module, channels_last, compile, device, group)

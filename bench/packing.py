@@ -21,7 +21,10 @@ the batch's full size (40 rows, 80 at 8 jobs per batch) on one thread, in CPU ti
 passes of each kind before the sweep and 21 after it, the median of all 42, since one timing
 of a few passes moved by up to 24% between runs; the table gives the after / before ratio of
 the gradient pass's medians as "bare drift"; the observed-ranges passes' rows,
-``evals_ranges``, count as forward-only rows) over wall time x actors. Wall time starts
+``evals_ranges``, count as forward-only rows; verification's rows, ``evals_verify``, at the
+bare ``torch.no_grad`` forward of the network alone (float32, no G: what verification runs)
+per row, timed the same way at the rows verification passes at once, min(n,
+``verify_batch``)) over wall time x actors. Wall time starts
 after Ray is up and includes the actors' start and model loading. Beside it, the bare time
 over the actors' CPU time (user + system, all their threads, start-up included, read from
 /proc as the sweep stops them): what the actors spent on anything but bare evaluations,
@@ -49,11 +52,12 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import ray
 import torch
+from omegaconf import DictConfig
 
 from bench import timeline
 from bench.common import observed, quantile_band
 from pipeline import zoo
-from pipeline.runner.models import apply_speed
+from pipeline.models.speed import apply_speed
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sweep import compose, run
 
@@ -156,12 +160,36 @@ def bare_pass_seconds(
     return plain, both
 
 
-def _bare_timings(model: zoo.Preset, rows: int) -> tuple[list[float], list[float]]:
-    """:func:`bare_pass_seconds` on one torch thread, in CPU time (``time.thread_time``)."""
+def verify_pass_seconds(
+    preset: zoo.Preset, rows: int, repeats: int = 15,
+    clock: Callable[[], float] = time.perf_counter, channels_last: bool | None = None,
+) -> list[float]:
+    """Each of ``repeats`` timings of one verification pass of ``rows`` rows: the network
+    alone (no G) under ``torch.no_grad`` on inputs G made beforehand, in the layout a CPU
+    actor runs it in (``channels_last`` as in :func:`bare_row_seconds`)."""
+    apply_speed(preset.network, {"channels_last": "auto" if channels_last is None else
+                                 channels_last}, torch.device("cpu"), "network")
+    codes = torch.randn(rows, preset.generator.code_dim, generator=torch.Generator().manual_seed(0))
+    preprocess = preset.preprocess or (lambda x: x)
+    with torch.no_grad():
+        inputs = preset.generator(codes)
+    out = []
+    for _ in range(repeats):
+        start = clock()
+        with torch.no_grad():
+            preset.network(preprocess(inputs))
+        out.append(clock() - start)
+    return out
+
+
+def _bare_timings(model: zoo.Preset, rows: int, verify_rows: int) -> tuple[list[float], ...]:
+    """:func:`bare_pass_seconds` at ``rows`` and :func:`verify_pass_seconds` at
+    ``verify_rows``, 21 passes each, on one torch thread, in CPU time (``time.thread_time``)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return bare_pass_seconds(model, rows, repeats=21, clock=time.thread_time)
+        plain, both = bare_pass_seconds(model, rows, repeats=21, clock=time.thread_time)
+        return plain, both, verify_pass_seconds(model, verify_rows, 21, time.thread_time)
     finally:
         torch.set_num_threads(threads)
 
@@ -175,6 +203,49 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _sweep_config(tmp: str, preset: str, options: dict, units: int, n: int, actors: int,
+                  batch: int, overrides: tuple, layer: str | None) -> DictConfig:
+    """The efficiency sweep's config, its output in ``tmp``."""
+    return compose([
+        f"preset={preset}", *[f"+network.options.{k}={v}" for k, v in options.items()],
+        f"neurons.select=[{{layer: {layer or 'null'}, units: {list(range(units))}}}]",
+        f"sampler.n={n}", "sampler.k=10", f"cluster.actors={actors}",
+        "cluster.num_cpus=1", f"cluster.jobs_per_batch={batch}",
+        "cluster.progress_seconds=1000", f"output.dir={Path(tmp) / 'out'}",
+        "name=bench-eff", *overrides,
+    ])
+
+
+def _timed_sweep(cfg: DictConfig, actors: int) -> tuple[list[dict], float, float, dict]:
+    """Run the sweep on a local Ray of ``actors`` CPUs (unless one is up): its job records,
+    start and end (epoch seconds), the driver's CPU seconds and the timeline's notes."""
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=actors, include_dashboard=False, logging_level="ERROR")
+    try:
+        with timeline.recording() as notes:
+            begin, driver = time.time(), time.process_time()
+            root = run(cfg, progress_stream=io.StringIO())
+            end, driver = time.time(), time.process_time() - driver
+        jobs = pq.read_table(root / "jobs").to_pylist()
+    finally:
+        if started:
+            ray.shutdown()
+    return jobs, begin, end, {"notes": notes, "driver": driver}
+
+
+def counted_rows(stats: list[dict]) -> dict[str, int]:
+    """The rows a sweep's job stats count: ``forward`` (sampling's plus the observed-ranges
+    passes', all through G and the network), of which ``backward`` took a gradient,
+    ``ranges`` and ``verify`` (the network alone, forward)."""
+    def total(key: str) -> int:
+        return sum(int(s.get(key) or 0) for s in stats)
+
+    ranges = total("evals_ranges")
+    return {"forward": total("evals_forward") + ranges, "backward": total("evals_backward"),
+            "ranges": ranges, "verify": total("evals_verify")}
+
+
 def device_efficiency(
     units: int = 8, n: int = 50, actors: int = 2, batch: int = 4, preset: str = "mnist",
     size: int | None = None, overrides: tuple = (), layer: str | None = None,
@@ -185,42 +256,26 @@ def device_efficiency(
     e.g. ``"fc6"`` for more than mnist's 10 logits)."""
     options = {} if size is None else {"size": size}
     model, rows = zoo.load(preset, **options), batch * 10
-    before = _bare_timings(model, rows)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=actors, include_dashboard=False, logging_level="ERROR")
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-eff-") as tmp:
-            cfg = compose([
-                f"preset={preset}", *[f"+network.options.{k}={v}" for k, v in options.items()],
-                f"neurons.select=[{{layer: {layer or 'null'}, units: {list(range(units))}}}]",
-                f"sampler.n={n}", "sampler.k=10", f"cluster.actors={actors}",
-                "cluster.num_cpus=1", f"cluster.jobs_per_batch={batch}",
-                "cluster.progress_seconds=1000", f"output.dir={Path(tmp) / 'out'}",
-                "name=bench-eff", *overrides,
-            ])
-            with timeline.recording() as notes:
-                begin, driver = time.time(), time.process_time()
-                root = run(cfg, progress_stream=io.StringIO())
-                end, driver = time.time(), time.process_time() - driver
-            jobs = pq.read_table(root / "jobs").to_pylist()
-    finally:
-        if started:
-            ray.shutdown()
-    after = _bare_timings(model, rows)
-    t_plain, t_both = (statistics.median(b + a) / rows for b, a in zip(before, after, strict=True))
+    with tempfile.TemporaryDirectory(prefix="bench-eff-") as tmp:
+        cfg = _sweep_config(tmp, preset, options, units, n, actors, batch, overrides, layer)
+        verify_rows = min(n, int(cfg.sampler.get("verify_batch") or SamplerConfig().verify_batch))
+        before = _bare_timings(model, rows, verify_rows)
+        jobs, begin, end, ran = _timed_sweep(cfg, actors)
+    after = _bare_timings(model, rows, verify_rows)
+    t_plain, t_both, t_verify = (statistics.median(b + a) / count for b, a, count in
+                                 zip(before, after, (rows, rows, verify_rows), strict=True))
     drift = statistics.median(after[1]) / statistics.median(before[1])
-    stats = [json.loads(j["stats"] or "{}") for j in jobs]
-    ranges = sum(int(s.get("evals_ranges") or 0) for s in stats)  # forward only
-    forwards = sum(int(s.get("evals_forward") or 0) for s in stats) + ranges
-    backwards = sum(int(s.get("evals_backward") or 0) for s in stats)
-    bare = (forwards - backwards) * t_plain + backwards * t_both
-    wall, spent = end - begin, timeline.summary(notes, begin, end)
-    spent["driver's CPU"] = driver
+    count = counted_rows([json.loads(j["stats"] or "{}") for j in jobs])
+    bare = ((count["forward"] - count["backward"]) * t_plain + count["backward"] * t_both
+            + count["verify"] * t_verify)
+    wall, spent = end - begin, timeline.summary(ran["notes"], begin, end)
+    spent["driver's CPU"] = ran["driver"]
     cpu = spent["actors' processes' CPU"]
     return {"preset": preset + (f" {size} px" if size else "") + (f" {layer}" if layer else ""),
             "jobs": len(jobs), "n": n, "jobs_per_batch": batch,
-            "evaluations": f"{forwards} / {backwards}", "ranges": ranges,
+            "evaluations": f"{count['forward']} / {count['backward']}", "ranges": count["ranges"],
+            "verify": count["verify"], "samples": sum(int(j["n_samples"] or 0) for j in jobs),
+            "row_seconds": {"forward": t_plain, "backward": t_both, "verify": t_verify},
             "bare": bare, "wall": wall, "actors": actors, "efficiency": bare / (wall * actors),
             "actors_cpu": cpu, "cpu_share": bare / max(cpu, 1e-9), "timeline": spent,
             "bare_drift": drift}
@@ -229,11 +284,13 @@ def device_efficiency(
 def efficiency_table(rows: list[dict]) -> str:
     """Markdown table of device-efficiency measurements (one row each)."""
     return "\n".join([
-        "| preset | jobs | n | jobs per batch | rows forward / backward (ranges' rows) | bare s | "
+        "| preset | jobs | n | jobs per batch | rows forward / backward (ranges' rows) | "
+        "verified rows | bare s | "
         "wall s | actors | efficiency | actors' CPU s | bare / actors' CPU | bare drift |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *[f"| {r['preset']} | {r['jobs']} | {r['n']} | {r['jobs_per_batch']} | "
-          f"{r['evaluations']} ({r['ranges']}) | {r['bare']:.1f} | {r['wall']:.1f} | "
+          f"{r['evaluations']} ({r['ranges']}) | {r.get('verify', 0)} | {r['bare']:.1f} | "
+          f"{r['wall']:.1f} | "
           f"{r['actors']} | {r['efficiency']:.2f} | {r['actors_cpu']:.1f} | {r['cpu_share']:.2f} | "
           f"{r.get('bare_drift', float('nan')):.2f} |"
           for r in rows],

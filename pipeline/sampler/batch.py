@@ -6,6 +6,7 @@ Each job counts the passes its rows took. Random transforms, if any, apply only 
 gradient rows (they make optimisation robust; acceptance always reads the stored input).
 With ``precision="bf16-seeds"`` the gradient pass runs under bf16 autocast when all its
 rows are seed steps; the band checks then read a float32 forward pass of the same codes.
+On a GPU every pass runs at one of a few row counts (:mod:`pipeline.models.rows`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from pipeline.models.readout import Readout
+from pipeline.models.rows import padded_call
 from pipeline.models.transforms import RandomTransforms
 from pipeline.sampler.job import Evaluation, JobState
 from pipeline.sampler.seeds import SeedPhase
@@ -71,14 +73,14 @@ class _Pass:
 
 
 def _read(readout: Readout, stored: torch.Tensor, seen: torch.Tensor | None = None) -> _Pass:
-    acts, feats = readout(stored if seen is None else seen)
+    acts, feats = padded_call(readout, stored if seen is None else seen)
     return _Pass(
         stored, acts, (stored if seen is None else seen).flatten(1) if feats is None else feats
     )
 
 
 def _store(generator: nn.Module, codes: torch.Tensor, quantise: bool) -> torch.Tensor:
-    stored = generator(codes)
+    stored = padded_call(generator, codes)
     return quantize(stored) if quantise else stored
 
 
@@ -128,8 +130,10 @@ def evaluate_batch(
     plain = _plain(generator, readout, codes[index[0]], quantise)
     grads, seen = [torch.zeros_like(codes)], None
     if len(index[1]):
+        wanting = [(job, cols, r) for (job, cols), r in zip(batch, rows, strict=True)
+                   if any(needs[r])]
         grads, seen = _backward(
-            generator, readout, batch, rows, codes, index, plain, quantise, transform
+            generator, readout, batch, rows, wanting, codes, index, plain, quantise, transform
         )
     parts = [(index[0], plain), (index[1], seen)]
     n = codes.shape[0]
@@ -171,22 +175,19 @@ def _backward(
     readout: Readout,
     batch: Batch,
     rows: list[slice],
+    wanting: list[tuple[JobState, slice, slice]],
     codes: torch.Tensor,
     index: tuple[torch.Tensor, torch.Tensor],
     plain: _Pass | None,
     quantise: bool,
     transform: RandomTransforms | None,
 ) -> tuple[list[torch.Tensor], _Pass]:
-    """Forward and backward over the gradient rows: gradients of the jobs' losses (and of
-    their constraints, for phases that want normals), scattered back to batch rows, and
-    the gradient rows' stored inputs with the activations acceptance reads."""
+    """Forward and backward over the gradient rows: gradients of the losses of the jobs
+    ``wanting`` them (job, its columns, its rows) and of their constraints, for phases that
+    want normals, scattered back to batch rows, and the gradient rows' stored inputs with
+    the activations acceptance reads."""
     n, grad_idx = codes.shape[0], index[1]
     leaf = codes[grad_idx].clone().requires_grad_(True)
-    wanting = [
-        (job, cols, r)
-        for (job, cols), r in zip(batch, rows, strict=True)
-        if bool(job.phase.grad_rows().any())
-    ]
     low = _bf16(wanting)
     with torch.autocast(leaf.device.type, dtype=torch.bfloat16, enabled=low):
         stored = _store(generator, leaf, quantise)

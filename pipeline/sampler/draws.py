@@ -1,8 +1,9 @@
 """Prior draws made now and mapped through the prior later, once for a whole batch.
 
-A draw from the prior is a standard normal draw from the job's own stream mapped through
-:meth:`~pipeline.models.priors.Prior.from_normal` on the CPU
-(:func:`~pipeline.models.priors.draw_codes`). The normal draw is made where the sampler
+A draw from the prior is a standard normal draw from the job's own stream of large draws
+(``JobState.draws``: the CPU, or the job's GPU) mapped through
+:meth:`~pipeline.models.priors.Prior.from_normal` (as
+:func:`~pipeline.models.priors.draw_codes`). The normal draw is made where the sampler
 asks for it, so every job's stream is consumed in the same order as before; the map,
 coordinate-wise and the same for any batch layout, is applied by :func:`settle` to every
 waiting draw of the batch's jobs in one call per prior (instead of one call per job).
@@ -31,10 +32,12 @@ class Draws:
     def add(self, rows: list[int]) -> None:
         """Draw for ``rows`` now (normal draws from the job's stream, as ``draw_codes``)."""
         self.rows += rows
-        self.normals.append(torch.randn(len(rows), self.job.code_dim, generator=self.job.rng))
+        stream = self.job.draws
+        self.normals.append(torch.randn(len(rows), self.job.code_dim, generator=stream,
+                                        device=stream.device))
 
     def place(self, codes: torch.Tensor, drawn: torch.Tensor) -> None:
-        """Write the mapped draws ``drawn`` (CPU, in the order added) into their rows of
+        """Write the mapped draws ``drawn`` (in the order added) into their rows of
         ``codes``, in place, and forget them."""
         codes[row_index(self.rows, codes)] = drawn.to(codes.device)
         self.rows, self.normals = [], []

@@ -404,6 +404,6 @@ def _kernel(job: JobState, device: torch.device) -> SliceKernel | BounceKernel:
     """The exploring chains' kernel: ``config.kernel`` (``slice`` or ``bounce``)."""
     cfg, k = job.config, job.config.k
     if cfg.kernel == "bounce":
-        return BounceKernel(job.prior, k, job.code_dim, job.rng, device, cfg.bounce_step,
+        return BounceKernel(job.prior, k, job.code_dim, job.draws, device, cfg.bounce_step,
                             cfg.bounce_time)
-    return SliceKernel(job.prior, k, job.code_dim, job.rng, device)
+    return SliceKernel(job.prior, k, job.code_dim, job.draws, device)

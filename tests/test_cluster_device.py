@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from pipeline.errors import ConfigError
+from pipeline.models.speed import speed_up
 from pipeline.runner.job import NeuronRef
-from pipeline.runner.models import Models, speed_up
+from pipeline.runner.models import Models
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sweep import compose, expand
 from pipeline.sweep.config import to_plain
@@ -132,20 +133,20 @@ def test_the_drivers_copy_stays_plain() -> None:
 
 
 def test_gpu_utilisation_is_sampled_from_nvidia_smi(tmp_path, monkeypatch) -> None:
-    from bench.gpu import Utilisation
+    from bench.gpu_measure import Utilisation
 
     fake = tmp_path / "nvidia-smi"  # a stand-in: the GPU is 40% then 60% busy
     fake.write_text(f"#!/bin/sh\nn=$(cat {tmp_path}/n 2>/dev/null || echo 0)\n"
                     f"echo $((n + 1)) > {tmp_path}/n\n[ $n -eq 0 ] && echo 40 || echo 60\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    with Utilisation("cuda") as busy:
+    with Utilisation(torch.device("cuda")) as busy:
         deadline = time.monotonic() + 30
         while len(busy.samples) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
     assert busy.samples[:3] == [40.0, 60.0, 60.0]
     assert 40 < busy.mean <= 60
-    with Utilisation("cpu") as idle:
+    with Utilisation(torch.device("cpu")) as idle:
         pass
     assert idle.mean is None
 

@@ -50,20 +50,22 @@ def test_no_hook_left_when_the_forward_fails() -> None:
     assert hooks(model) == 0
 
 
-def test_engine_rebuilds_the_readout_when_the_active_jobs_change(monkeypatch) -> None:
+def test_engine_rebuilds_the_readout_and_bands_when_the_active_jobs_change(monkeypatch) -> None:
     model, _, _ = logistic_unit()
     G = pixel_generator((64,))
     fs = [pipeline.neuron(model, "2", 0), pipeline.neuron(model, "1", 0)]
     bands = [(0.3, 0.7), (-1.0, 1.0), (0.6, 0.8), (-0.5, 0.5)]
     problems = [Problem([(fs[i % 2], *bands[i])], n=6 + 4 * i, seed=i) for i in range(4)]
-    built, seen = [], []
+    built, seen, kept = [], [], []
     original = engine.evaluate_batch
 
-    def spy(generator, readout, batch, quantise, transform):  # noqa: ANN001, ANN202
+    def spy(generator, readout, batch, quantise, transform, bands):  # noqa: ANN001, ANN202
         wanted = [c[0] for job, _ in batch for c in job.problem.constraints]
         seen.append((readout, tuple(id(job.problem) for job, _ in batch)))
+        kept.append(bands)
         assert readout.probes == wanted
-        return original(generator, readout, batch, quantise, transform)
+        assert torch.equal(bands.lo[:, 0], torch.cat([job.lo.expand(4) for job, _ in batch]))
+        return original(generator, readout, batch, quantise, transform, bands)
 
     class Built(Readout):
         def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
@@ -78,3 +80,5 @@ def test_engine_rebuilds_the_readout_when_the_active_jobs_change(monkeypatch) ->
     assert len(sets) > 2 and len(built) == len(sets)  # jobs entered and left: one per set
     for (a, jobs_a), (b, jobs_b) in zip(seen, seen[1:], strict=False):
         assert (a is b) == (jobs_a == jobs_b)
+    for (_, jobs_a), (_, jobs_b), c, d in zip(seen, seen[1:], kept, kept[1:], strict=False):
+        assert (c is d) == (jobs_a == jobs_b)  # the rows' bands: kept with the same jobs

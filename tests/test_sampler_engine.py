@@ -69,9 +69,9 @@ def test_slots_bound_the_chains_in_flight(unit) -> None:
     sizes: list[int] = []
     original = pipeline.sampler.engine.evaluate_batch
 
-    def spy(generator, readout, batch, quantise, transform):
+    def spy(generator, readout, batch, quantise, transform, bands):
         sizes.append(sum(job.phase.codes.shape[0] for job, _ in batch))
-        return original(generator, readout, batch, quantise, transform)
+        return original(generator, readout, batch, quantise, transform, bands)
 
     pipeline.sampler.engine.evaluate_batch = spy
     try:

@@ -115,10 +115,11 @@ class Prior:
 
 
 def draw_codes(prior: Prior, count: int, dim: int, rng: torch.Generator) -> torch.Tensor:
-    """``count`` codes of length ``dim`` from ``prior``, drawn on the CPU from ``rng``.
+    """``count`` codes of length ``dim`` from ``prior``, drawn from ``rng`` on its device.
 
-    The one place random codes are drawn (sampler, band ranges, grids, benchmarks), so the
-    same seed gives the same codes on every device: standard normal draws mapped through
-    :meth:`Prior.from_normal` (exact for every kind).
+    The one place random codes are drawn (sampler, band ranges, grids, benchmarks): standard
+    normal draws mapped through :meth:`Prior.from_normal` (exact for every kind). Every
+    caller passes a CPU generator, so a seed gives the same codes on every machine, except
+    the sampler on a GPU, whose jobs draw on the device (``JobState.draws``).
     """
-    return prior.from_normal(torch.randn(count, dim, generator=rng))
+    return prior.from_normal(torch.randn(count, dim, generator=rng, device=rng.device))

@@ -17,8 +17,9 @@ class Readout:
 
     Neurons and a :class:`LayerEncoder` that share a model and preprocessing are read
     in ONE hooked forward pass; any other callable is called on its own. Equal neurons
-    (same model, layer, unit, position) are computed once. The layers are looked up at the
-    first call and kept (the hooks are not: each call adds and removes them).
+    (same model, layer, unit, position) are computed once, and the neurons of one dense
+    layer (a 2-d output) with one index for all their units. The layers are looked up at
+    the first call and kept (the hooks are not: each call adds and removes them).
     """
 
     def __init__(self, probes: Sequence[Probe], encoder: Probe | None = None) -> None:
@@ -41,6 +42,19 @@ class Readout:
                 self._groups.setdefault(group, (item.model, item.preprocess, []))[2].append(
                     item.layer
                 )
+        # the unique probes by layer (neurons) or alone (other callables), and where each
+        # probe's column lands once those parts are put side by side
+        self._layers: dict[tuple, list[int]] = {}
+        self._others: list[int] = []
+        for u, probe in enumerate(self._unique):
+            if isinstance(probe, Neuron):
+                key = (id(probe.model), id(probe.preprocess), probe.layer)
+                self._layers.setdefault(key, []).append(u)
+            else:
+                self._others.append(u)
+        placed = [u for us in self._layers.values() for u in us] + self._others
+        where = {u: i for i, u in enumerate(placed)}
+        self._order = [where[u] for u in self._column_of]
 
     @property
     def passes(self) -> int:
@@ -55,16 +69,28 @@ class Readout:
                 for group, (model, preprocess, layers) in self._groups.items()
             }
         outputs = {group: read(x) for group, read in self._readers.items()}
-
-        def evaluate(item: Probe) -> torch.Tensor:
-            if isinstance(item, (Neuron, LayerEncoder)):
-                group = (id(item.model), id(item.preprocess))
-                return item.select(outputs[group][item.layer])
-            return item(x)
-
-        columns = [evaluate(p).reshape(x.shape[0]) for p in self._unique]
-        acts = torch.stack([columns[i] for i in self._column_of], dim=1)
+        n = x.shape[0]
+        parts = [self._layer_columns(outputs[key[:2]][key[2]], units, n)
+                 for key, units in self._layers.items()]
+        parts += [self._unique[u](x).reshape(n, 1) for u in self._others]
+        columns = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        same = self._order == list(range(columns.shape[1]))
+        acts = columns if same else columns[:, self._order]
         feats = None
         if self.encoder is not None:
-            feats = evaluate(self.encoder).reshape(x.shape[0], -1)
+            if isinstance(self.encoder, (Neuron, LayerEncoder)):
+                group = (id(self.encoder.model), id(self.encoder.preprocess))
+                feats = self.encoder.select(outputs[group][self.encoder.layer])
+            else:
+                feats = self.encoder(x)
+            feats = feats.reshape(n, -1)
         return acts, feats
+
+    def _layer_columns(self, output: torch.Tensor, units: list[int], n: int) -> torch.Tensor:
+        """``(n, len(units))``: the unique neurons ``units`` of one layer on its ``output``;
+        one index for all of them on a dense layer, else each neuron's own selection (which
+        also says what is wrong with a bad unit or position)."""
+        wanted = [self._unique[u].unit for u in units]
+        if output.dim() == 2 and max(wanted) < output.shape[1]:
+            return output[:, wanted]
+        return torch.stack([self._unique[u].select(output).reshape(n) for u in units], dim=1)

@@ -23,6 +23,7 @@ nodes that joined. With no actor at all for ``start_timeout`` seconds it stops w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -35,7 +36,7 @@ from ray.exceptions import RayError
 
 from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.runner.actor import Outcome, RangeKey, Worker, relative_neurons
-from pipeline.runner.cluster import ClusterSettings, actor_shape, capacity
+from pipeline.runner.cluster import ClusterSettings, actor_shape, capacity, jobs_per_batch
 from pipeline.runner.job import JobSpec
 from pipeline.runner.order import longest_first
 from pipeline.runner.placement import PlacementGroup, placed, release, released, reserve, strategy
@@ -144,6 +145,8 @@ class Pool:
         then ends the actors beyond its jobs' count). Their process start, imports and
         model loading overlap whatever the driver does next."""
         self.shape = actor_shape(self.settings, jobs)
+        per = jobs_per_batch(self.settings, self.shape[2])  # auto: by the actors' device
+        self.settings = dataclasses.replace(self.settings, jobs_per_batch=per)
         for _ in range(self.shape[0] - len(self.starting) - len(self.actors)):
             self._launch()
 

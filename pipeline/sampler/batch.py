@@ -6,6 +6,7 @@ Each job counts the passes its rows took. Random transforms, if any, apply only 
 gradient rows (they make optimisation robust; acceptance always reads the stored input).
 With ``precision="bf16-seeds"`` the gradient pass runs under bf16 autocast when all its
 rows are seed steps; the band checks then read a float32 forward pass of the same codes.
+On a GPU every pass runs at one of a few row counts (:mod:`pipeline.models.rows`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from pipeline.models.readout import Readout
+from pipeline.models.rows import padded_call
 from pipeline.models.transforms import RandomTransforms
 from pipeline.sampler.job import Evaluation, JobState
 from pipeline.sampler.seeds import SeedPhase
@@ -40,6 +42,28 @@ def row_slices(sizes: Sequence[int]) -> list[slice]:
 
 
 @dataclass
+class Bands:
+    """Each batch row's own band columns in the readout's activations, ``index`` (n, p), and
+    their limits ``lo``, ``hi`` (n, p); a job with fewer than p constraints repeats its last."""
+
+    index: torch.Tensor
+    lo: torch.Tensor
+    hi: torch.Tensor
+
+
+def row_bands(batch: Batch, sizes: Sequence[int]) -> Bands:
+    """The :class:`Bands` of ``batch`` (jobs with ``sizes`` rows and their column slices)."""
+    width = max(job.lo.shape[0] for job, _ in batch)
+    index, lo, hi = [], [], []
+    for (job, cols), size in zip(batch, sizes, strict=True):
+        own = [min(j, job.lo.shape[0] - 1) for j in range(width)]
+        index.append(torch.arange(cols.start, cols.stop)[own].expand(size, -1))
+        lo.append(job.lo[own].expand(size, -1))
+        hi.append(job.hi[own].expand(size, -1))
+    return Bands(torch.cat(index).to(lo[0].device), torch.cat(lo), torch.cat(hi))
+
+
+@dataclass
 class _Pass:
     """Stored inputs, activations and features of some rows (features: E, or the inputs)."""
 
@@ -49,14 +73,14 @@ class _Pass:
 
 
 def _read(readout: Readout, stored: torch.Tensor, seen: torch.Tensor | None = None) -> _Pass:
-    acts, feats = readout(stored if seen is None else seen)
+    acts, feats = padded_call(readout, stored if seen is None else seen)
     return _Pass(
         stored, acts, (stored if seen is None else seen).flatten(1) if feats is None else feats
     )
 
 
 def _store(generator: nn.Module, codes: torch.Tensor, quantise: bool) -> torch.Tensor:
-    stored = generator(codes)
+    stored = padded_call(generator, codes)
     return quantize(stored) if quantise else stored
 
 
@@ -89,8 +113,11 @@ def evaluate_batch(
     batch: Batch,
     quantise: bool,
     transform: RandomTransforms | None,
+    bands: Bands | None = None,
 ) -> list[Evaluation]:
-    """Evaluate the current codes of every job in ``batch``; one :class:`Evaluation` per job."""
+    """Evaluate the current codes of every job in ``batch``; one :class:`Evaluation` per job.
+    The band check (every row against its own job's bands) and its one read to the host are
+    done once for the whole batch (``bands``: :func:`row_bands` of it, if kept)."""
     sizes = [job.phase.codes.shape[0] for job, _ in batch]
     rows = row_slices(sizes)
     codes = torch.cat([job.phase.codes for job, _ in batch]).detach()
@@ -103,8 +130,10 @@ def evaluate_batch(
     plain = _plain(generator, readout, codes[index[0]], quantise)
     grads, seen = [torch.zeros_like(codes)], None
     if len(index[1]):
+        wanting = [(job, cols, r) for (job, cols), r in zip(batch, rows, strict=True)
+                   if any(needs[r])]
         grads, seen = _backward(
-            generator, readout, batch, rows, codes, index, plain, quantise, transform
+            generator, readout, batch, rows, wanting, codes, index, plain, quantise, transform
         )
     parts = [(index[0], plain), (index[1], seen)]
     n = codes.shape[0]
@@ -116,18 +145,28 @@ def evaluate_batch(
         acts = torch.where(finite[:, None], acts, torch.zeros_like(acts))
         feats = torch.where(finite[:, None], feats, torch.zeros_like(feats))
         grads = [torch.where(finite[:, None], g, torch.zeros_like(g)) for g in grads]
+    bands = bands or row_bands(batch, sizes)
+    own = acts.gather(1, bands.index)
+    ok = ((own >= bands.lo) & (own <= bands.hi)).all(dim=1) & finite
+    hits, finite_rows = torch.stack((ok, finite)).tolist()
+    parts = [(grads[0], feats, stored, finite, ok)]
+    if len(batch) > 1:
+        parts = list(zip(*(t.split(sizes) for t in parts[0]), strict=True))
     return [
         Evaluation(
-            grad=grads[0][r],
+            grad=grad,
             normals=[g[r] for g in grads[1 : 1 + len(job.problem.bands)]]
             if job.phase.wants_normals
             else [],
             acts=acts[r, cols],
-            feats=feats[r],
-            inputs=stored[r],
-            finite=finite[r],
+            feats=feat,
+            inputs=inputs,
+            finite=fine,
+            ok=good,
+            hits=hits[r],
+            finite_rows=finite_rows[r],
         )
-        for (job, cols), r in zip(batch, rows, strict=True)
+        for (job, cols), r, (grad, feat, inputs, fine, good) in zip(batch, rows, parts, strict=True)
     ]
 
 
@@ -136,22 +175,19 @@ def _backward(
     readout: Readout,
     batch: Batch,
     rows: list[slice],
+    wanting: list[tuple[JobState, slice, slice]],
     codes: torch.Tensor,
     index: tuple[torch.Tensor, torch.Tensor],
     plain: _Pass | None,
     quantise: bool,
     transform: RandomTransforms | None,
 ) -> tuple[list[torch.Tensor], _Pass]:
-    """Forward and backward over the gradient rows: gradients of the jobs' losses (and of
-    their constraints, for phases that want normals), scattered back to batch rows, and
-    the gradient rows' stored inputs with the activations acceptance reads."""
+    """Forward and backward over the gradient rows: gradients of the losses of the jobs
+    ``wanting`` them (job, its columns, its rows) and of their constraints, for phases that
+    want normals, scattered back to batch rows, and the gradient rows' stored inputs with
+    the activations acceptance reads."""
     n, grad_idx = codes.shape[0], index[1]
     leaf = codes[grad_idx].clone().requires_grad_(True)
-    wanting = [
-        (job, cols, r)
-        for (job, cols), r in zip(batch, rows, strict=True)
-        if bool(job.phase.grad_rows().any())
-    ]
     low = _bf16(wanting)
     with torch.autocast(leaf.device.type, dtype=torch.bfloat16, enabled=low):
         stored = _store(generator, leaf, quantise)

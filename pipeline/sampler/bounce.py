@@ -70,7 +70,8 @@ class BounceKernel:
         self.counts = {"midpoints": 0, "reflections": 0}
 
     def _jitter(self, count: int) -> torch.Tensor:
-        u = torch.rand(count, generator=self.rng, dtype=torch.float64).float().to(self.device)
+        u = torch.rand(count, generator=self.rng, dtype=torch.float64, device=self.rng.device)
+        u = u.float().to(self.device)
         return 1 - JITTER + 2 * JITTER * u
 
     def start(self, rows: torch.Tensor, codes: torch.Tensor) -> None:
@@ -78,7 +79,8 @@ class BounceKernel:
         a jittered step and number of midpoints, and the first half-rotation."""
         if not len(rows):
             return
-        v = torch.randn(len(rows), self.z.shape[1], generator=self.rng).to(self.device)
+        v = torch.randn(len(rows), self.z.shape[1], generator=self.rng,
+                        device=self.rng.device).to(self.device)
         h = self.h[rows] * self._jitter(len(rows))
         total = self.time * self._jitter(len(rows))
         steps = (total / h).round().clamp(1, MAX_STEPS).long()

@@ -28,24 +28,33 @@ def _usable(chains: list[torch.Tensor]) -> list[torch.Tensor]:
 
 def autocorrelation(chains: list[torch.Tensor], max_lag: int | None = None) -> torch.Tensor:
     """``(L, S)``: pooled autocorrelation of every series at lags 0..L-1 (rho_0 = 1)."""
-    chains = _usable(chains)
+    chains = [c for c in chains if c.shape[0] >= MIN_LENGTH]
     if not chains:
         return torch.ones(1, 0, dtype=torch.float64)
-    longest = max(c.shape[0] for c in chains)
-    lags = min(max_lag or longest, longest)
-    mean = torch.cat(chains).mean(dim=0)
-    num = torch.zeros(lags, chains[0].shape[1], dtype=torch.float64)
-    pairs = torch.zeros(lags, 1, dtype=torch.float64)
-    for chain in chains:
-        x = chain - mean
+    lengths = [c.shape[0] for c in chains]
+    lags = min(max_lag or max(lengths), max(lengths))
+    every = torch.cat(chains).double()  # (one conversion for all chains: exact, as each's)
+    centred = (every - every.mean(dim=0)).split(lengths)
+    num = every.new_zeros(lags, every.shape[1])
+    for cov in _lagged(centred, lengths, lags).unbind(0):  # chain by chain: the same sums
+        num = num + cov
+    lag = torch.arange(lags, dtype=torch.float64)
+    pairs = (torch.tensor(lengths, dtype=torch.float64)[:, None] - lag).clamp(min=0).sum(dim=0)
+    cov = num / pairs[:, None].clamp(min=1)
+    return cov / cov[:1].clamp(min=1e-300)
+
+
+def _lagged(centred: tuple[torch.Tensor, ...], lengths: list[int], lags: int) -> torch.Tensor:
+    """``(C, L, S)``: each chain's lagged products summed over its length (FFT, zero padded
+    to twice its length), at lags 0..L-1, zero beyond its length. One transform per chain,
+    as its own: a batched transform can round differently (MKL, one case in 400)."""
+    out = centred[0].new_zeros(len(lengths), lags, centred[0].shape[1])
+    for j, x in enumerate(centred):
         size = 1 << (2 * x.shape[0] - 1).bit_length()
         spec = torch.fft.rfft(x, n=size, dim=0)
-        cov = torch.fft.irfft(spec * spec.conj(), n=size, dim=0)[: x.shape[0]]
         used = min(lags, x.shape[0])
-        num[:used] += cov[:used]
-        pairs[:used, 0] += torch.arange(x.shape[0], x.shape[0] - used, -1, dtype=torch.float64)
-    cov = num / pairs.clamp(min=1)
-    return cov / cov[:1].clamp(min=1e-300)
+        out[j, :used] = torch.fft.irfft(spec * spec.conj(), n=size, dim=0)[:used]
+    return out
 
 
 def integrated_time(chains: list[torch.Tensor]) -> torch.Tensor:

@@ -25,8 +25,9 @@ from pipeline.models.priors import Prior
 from pipeline.models.readout import Readout
 from pipeline.models.transforms import RandomTransforms
 from pipeline.sampler.baselines import Langevin, MultiStart
-from pipeline.sampler.batch import evaluate_batch, row_slices
+from pipeline.sampler.batch import Bands, Batch, evaluate_batch, row_bands, row_slices
 from pipeline.sampler.config import Problem, SamplerConfig
+from pipeline.sampler.draws import settle
 from pipeline.sampler.explore import ExplorePhase
 from pipeline.sampler.job import JobState, Phase
 from pipeline.sampler.sampleset import SampleSet
@@ -135,13 +136,15 @@ def iter_problems(
         wanted = sum(job.problem.n for job in active.values()) + done
         readout, columns = readouts.get(active)
         batch = [(job, columns[i]) for i, job in active.items()]
-        views = evaluate_batch(generator, readout, batch, config.quantize, transform)
+        views = evaluate_batch(generator, readout, batch, config.quantize, transform,
+                               readouts.bands(batch))
         for (i, job), view in zip(list(active.items()), views, strict=True):
             job.phase = job.phase.advance(view)
             if job.phase is None:
                 del active[i]
                 done += job.problem.n
                 yield i, finalize(job, encoder, tuple(view.inputs.shape[1:]))
+        settle(job.phase for job in active.values())  # the jobs' prior draws, mapped at once
         if progress is not None:
             in_flight = sum(len(job.collector) for job in active.values())
             progress(done + in_flight, wanted)
@@ -150,12 +153,21 @@ def iter_problems(
 
 class _Readouts:
     """One readout for the neurons of every active job, and each job's columns in it; built
-    again only when the active jobs change (a job ends or one is pulled)."""
+    again only when the active jobs change (a job ends or one is pulled). The same for the
+    rows' bands (:func:`~pipeline.sampler.batch.row_bands`), also when a job's rows change."""
 
     def __init__(self, encoder: Callable[[torch.Tensor], torch.Tensor] | None) -> None:
         self.encoder = encoder
         self.jobs: tuple[int, ...] | None = None
         self.current: tuple[Readout, dict[int, slice]] | None = None
+        self.layout: tuple[tuple, Bands] | None = None
+
+    def bands(self, batch: Batch) -> Bands:
+        """The bands of ``batch``: the active jobs of the last :meth:`get`, in its order."""
+        sizes = tuple(job.phase.codes.shape[0] for job, _ in batch)
+        if self.layout is None or self.layout[0] != (self.jobs, sizes):
+            self.layout = (self.jobs, sizes), row_bands(batch, sizes)
+        return self.layout[1]
 
     def get(self, active: dict[int, JobState]) -> tuple[Readout, dict[int, slice]]:
         """The readout of ``active`` (keyed by pull order, so equal keys: the same jobs)."""

@@ -41,10 +41,11 @@ import torch
 
 from pipeline.sampler.bounce import BounceKernel
 from pipeline.sampler.diagnostics import integrated_time, summary
+from pipeline.sampler.draws import Draws
 from pipeline.sampler.job import Evaluation, JobState, Phase, row_index, row_mask
-from pipeline.sampler.lagrangian import in_band
 from pipeline.sampler.seeds import ChainSeeds
 from pipeline.sampler.slice import SliceKernel
+from pipeline.sampler.traces import Traces
 
 FRESH, SEEDING, EXPLORING = 0, 1, 2
 MAX_THIN = 50
@@ -63,6 +64,7 @@ class ExplorePhase:
     def __init__(self, job: JobState) -> None:
         cfg, k = job.config, job.config.k
         self.job = job
+        self.drawn = Draws(job)
         self.codes = job.init_codes(k)
         self.mode = [FRESH] * k
         self.tries = [1] * k
@@ -76,26 +78,53 @@ class ExplorePhase:
         self.here: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * k
         self.since = [0] * k
         self.burn = [0] * k
-        self.trace: list[list[torch.Tensor]] = [[] for _ in range(k)]
+        self.trace = Traces(k)
         self.kept: list[list[torch.Tensor]] = [[] for _ in range(k)]
+        self.keeping: list[tuple[int, str]] = []  # (chain, label) kept this iteration
         self.thin = cfg.thin or 2
         self.projection: torch.Tensor | None = None
         self.ever_in_band = False
         self.seeding_mask: torch.Tensor | None = None
+        self.none: torch.Tensor | None = None  # the all-False chain mask
         self.grad_mask: torch.Tensor | None = None
 
+    @property
+    def codes(self) -> torch.Tensor:
+        """The chains' codes, with any waiting prior draws written in first (the engine
+        writes every job's at once: :func:`~pipeline.sampler.draws.settle`)."""
+        if self.drawn:
+            self.drawn.settle(self._codes)
+        return self._codes
+
+    @codes.setter
+    def codes(self, codes: torch.Tensor) -> None:
+        self._codes = codes
+
+    def settle_into(self, drawn: torch.Tensor) -> None:
+        """Write the waiting prior draws, mapped (``drawn``), into the codes."""
+        self.drawn.place(self._codes, drawn)
+
     def _seeding_rows(self) -> torch.Tensor:
-        """The seeding chains (bool), kept until :meth:`advance` changes the modes."""
+        """The seeding chains (bool), kept until :meth:`advance` changes the modes (with
+        none, one all-False mask kept for the job)."""
         if self.seeding_mask is None:
             seeding = [i for i, m in enumerate(self.mode) if m == SEEDING]
-            self.seeding_mask = row_mask(seeding, self.codes)
+            if seeding:
+                self.seeding_mask = row_mask(seeding, self.codes)
+            else:
+                self.none = row_mask([], self.codes) if self.none is None else self.none
+                self.seeding_mask = self.none
         return self.seeding_mask
 
     def grad_rows(self) -> torch.Tensor:
         """Seeding chains, and exploring chains whose kernel asks for a gradient (kept until
-        :meth:`advance`, the only place modes and kernel states change)."""
+        :meth:`advance`, the only place modes and kernel states change; the slice kernel
+        never asks)."""
         if self.grad_mask is None:
-            self.grad_mask = self._seeding_rows() | self.kernel.grad_rows().to(self.codes.device)
+            seeding = self._seeding_rows()
+            plain = isinstance(self.kernel, SliceKernel)
+            self.grad_mask = seeding if plain else seeding | self.kernel.grad_rows().to(
+                self.codes.device)
         return self.grad_mask
 
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
@@ -109,8 +138,7 @@ class ExplorePhase:
         job = self.job
         self.seeding_mask = self.grad_mask = None
         job.track_best(view.acts, view.finite)
-        ok = in_band(view.acts, job.lo, job.hi) & view.finite
-        hits, finite = torch.stack((ok, view.finite)).tolist()
+        ok, hits, finite = view.ok, view.hits, view.finite_rows
         job.counts["reset"] += finite.count(False)  # rejected like any miss
         self.ever_in_band |= any(hits)
         rows: dict[int, list[int]] = {FRESH: [], SEEDING: [], EXPLORING: []}
@@ -125,6 +153,7 @@ class ExplorePhase:
         if rows[SEEDING]:
             self._seeding(view, hits, finite, rows[SEEDING])
         self._exploring(view, ok, hits, rows[EXPLORING])
+        self._flush()
         self._adapt_thin()
         if self._finished():
             return None
@@ -143,7 +172,7 @@ class ExplorePhase:
                 proposals = torch.where(mask, proposals, self.codes)
             self.codes = proposals
         if drawing:
-            self.codes[row_index(drawing, self.codes)] = self.job.prior_draws(len(drawing))
+            self.drawn.add(drawing)
 
     def _fresh(self, view: Evaluation, hits: list[bool], rows: list[int]) -> None:
         """Prior draws: in band -> an exact sample, explore; else draw again, or seed."""
@@ -155,7 +184,7 @@ class ExplorePhase:
         miss = [i for i in rows if not hits[i]]
         again = [i for i in miss if self.tries[i] < job.config.prior_tries]
         if again:
-            self.codes[row_index(again, self.codes)] = job.prior_draws(len(again))
+            self.drawn.add(again)
             for i in again:
                 self.tries[i] += 1
         seed = [i for i in miss if i not in again]
@@ -179,7 +208,7 @@ class ExplorePhase:
         restart = sorted({i for i in stepping if not finite[i]} | set(stuck))
         if restart:
             job.counts["reseeded"] += len(restart)
-            self.codes[row_index(restart, self.codes)] = job.prior_draws(len(restart))
+            self.drawn.add(restart)
             for i in restart:
                 self.mode[i], self.tries[i] = FRESH, job.config.prior_tries
 
@@ -194,7 +223,7 @@ class ExplorePhase:
             return
         self.job.counts["tried"] += len(rows)
         drawing = [i for i in rows if self.indep_left[i] > 0]
-        ended, moved = self._observe(view, ok, [i for i in rows if self.indep_left[i] == 0])
+        ended, moved = self._observe(view, ok, hits, [i for i in rows if not self.indep_left[i]])
         exact = [i for i in drawing if hits[i]]
         if drawing:
             self.draws[0] += len(drawing)
@@ -211,19 +240,22 @@ class ExplorePhase:
         if arrived:
             index = row_index(arrived, self.codes)
             self.state[index] = self.codes[index]
+            self._arrive(arrived, index, view)
         for i in done:
-            if i in arrived:
-                self._arrive(i, view)
             self._transition(i, i in exact)
         self._next_transition(done)
 
     def _observe(
-        self, view: Evaluation, ok: torch.Tensor, rows: list[int]
+        self, view: Evaluation, ok: torch.Tensor, hits: list[bool], rows: list[int]
     ) -> tuple[set[int], set[int]]:
         """The kernel's chains ``rows`` after their evaluation: those whose transition ended,
-        and those of them that moved (a kernel with no rows has nothing to observe)."""
+        and those of them that moved (a kernel with no rows has nothing to observe; the
+        slice kernel's are its hits, known on the host)."""
         if not rows:
             return set(), set()
+        if isinstance(self.kernel, SliceKernel):
+            ended = self.kernel.observe_hits(rows, hits)
+            return ended, ended
         ended, moved = self.kernel.observe(row_mask(rows, self.codes), ok, view, self.job.lo,
                                            self.job.hi)
         if self.kernel.adaptive:  # (the slice kernel has no step to adapt)
@@ -260,34 +292,37 @@ class ExplorePhase:
         if not rows:
             return
         index = row_index(rows, self.codes)
+        self.state[index] = self.codes[index]
+        self._arrive(rows, index, view)
+        burn = self.job.config.burn_in if not exact or self.kernel.adaptive else 0
         for i in rows:
             self.mode[i] = EXPLORING
-        self.state[index] = self.codes[index]
-        for i in rows:
-            burn = not exact or self.kernel.adaptive
-            self.since[i], self.burn[i] = 0, self.job.config.burn_in if burn else 0
-            self._arrive(i, view)
+            self.since[i], self.burn[i] = 0, burn
             if exact:
                 self._record(i)
                 self._keep(i, "prior")
         self._next_transition(rows)
 
-    def _series(self, i: int, view: Evaluation) -> torch.Tensor:
-        """What the diagnostics watch: the activations and fixed projections of E."""
+    def _series(self, index: torch.Tensor, view: Evaluation) -> torch.Tensor:
+        """What the diagnostics watch, one row per chain of ``index``: the activations and
+        fixed projections of E."""
         if self.projection is None:
             gen = torch.Generator().manual_seed(0)
             dim = view.feats.shape[1]
             proj = torch.randn(dim, self.job.config.projections, generator=gen) / math.sqrt(dim)
             self.projection = proj.to(view.feats.device)
-        return torch.cat([view.acts[i], view.feats[i] @ self.projection]).detach().cpu()
+        return torch.cat([view.acts[index], view.feats[index] @ self.projection], dim=1).cpu()
 
-    def _arrive(self, i: int, view: Evaluation) -> None:
-        """Chain ``i``'s state is now its evaluated code: remember its series and input (a
-        transition that stays there traces and keeps them again)."""
-        self.here[i] = (self._series(i, view), view.inputs[i].detach().clone())
+    def _arrive(self, rows: list[int], index: torch.Tensor, view: Evaluation) -> None:
+        """Chains ``rows`` (``index``: the same as a tensor) are now at their evaluated codes:
+        remember their series and inputs (a transition that stays there traces and keeps
+        them again). One gather of each for all of them: rows of new tensors."""
+        series, inputs = self._series(index, view), view.inputs[index]
+        for j, i in enumerate(rows):
+            self.here[i] = (series[j], inputs[j])
 
     def _record(self, i: int) -> None:
-        self.trace[i].append(self.here[i][0])
+        self.trace.append(i, self.here[i][0])
 
     def _transition(self, i: int, exact: bool) -> None:
         """Chain ``i`` completed a transition (moved or stayed): trace its state, and keep
@@ -307,13 +342,24 @@ class ExplorePhase:
             self._keep(i, self.label)
 
     def _keep(self, i: int, label: str) -> None:
-        job = self.job
-        if len(job.collector) >= job.problem.n:
+        """Keep chain ``i``'s state (added to the job's samples by :meth:`_flush`), unless
+        the job has its n."""
+        if len(self.job.collector) + len(self.keeping) >= self.job.problem.n:
             return
-        job.collector.add(self.state[i : i + 1].clone(), self.here[i][1][None], label,
-                          job.counts["sample_steps"], torch.tensor([i]))
-        self.kept[i].append(self.trace[i][-1])
+        self.keeping.append((i, label))
+        self.kept[i].append(self.trace.last(i))
         self.since[i] = 0
+
+    def _flush(self) -> None:
+        """Add this iteration's kept states to the job's samples, in the order kept (one
+        gather of their codes and one stack of their inputs)."""
+        if not self.keeping:
+            return
+        rows, labels = (list(column) for column in zip(*self.keeping, strict=True))
+        self.keeping = []
+        codes = self.state[row_index(rows, self.state)]
+        inputs = torch.stack([self.here[i][1] for i in rows])
+        self.job.collector.add(codes, inputs, labels, self.job.counts["sample_steps"], rows)
 
     def _finished(self) -> bool:
         """Done, budget spent, or no chain ever in band after ``max_seed_steps``."""
@@ -331,7 +377,7 @@ class ExplorePhase:
         """thin = the integrated autocorrelation time of the traced transitions, rounded."""
         if self.job.config.thin or self.job.counts["sample_steps"] % THIN_EVERY:
             return
-        chains = [torch.stack(t) for t in self.trace if len(t) >= 4]
+        chains = self.trace.chains(min_length=4)
         if chains:
             tau = float(integrated_time(chains).max())
             self.thin = int(min(MAX_THIN, max(1, math.ceil(tau))))
@@ -339,15 +385,14 @@ class ExplorePhase:
     def _report(self) -> None:
         """Diagnostics of the kept samples and the transitions into the job's stats."""
         kept = [torch.stack(k) for k in self.kept if k]
-        traced = [torch.stack(t) for t in self.trace if t]
-        whole = summary(traced)
+        whole = summary(self.trace.chains())
         self.job.diagnostics = {
             **summary(kept),
             "thin": self.thin,
             "independence_tries": self.indep,
             "prior_rate": self.draws[1] / self.draws[0] if self.draws[0] else None,
             "iat_transitions": whole["iat"],
-            "transitions": sum(len(t) for t in self.trace),
+            "transitions": self.trace.total(),
             "chains_exploring": self.mode.count(EXPLORING),
             **getattr(self.kernel, "counts", {}),
         }
@@ -357,6 +402,6 @@ def _kernel(job: JobState, device: torch.device) -> SliceKernel | BounceKernel:
     """The exploring chains' kernel: ``config.kernel`` (``slice`` or ``bounce``)."""
     cfg, k = job.config, job.config.k
     if cfg.kernel == "bounce":
-        return BounceKernel(job.prior, k, job.code_dim, job.rng, device, cfg.bounce_step,
+        return BounceKernel(job.prior, k, job.code_dim, job.draws, device, cfg.bounce_step,
                             cfg.bounce_time)
-    return SliceKernel(job.prior, k, job.code_dim, job.rng, device)
+    return SliceKernel(job.prior, k, job.code_dim, job.draws, device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,16 +80,22 @@ class Collector:
         return self.count
 
     def add(
-        self, codes: torch.Tensor, inputs: torch.Tensor, phase: str, step: int, chains: torch.Tensor
+        self,
+        codes: torch.Tensor,
+        inputs: torch.Tensor,
+        phase: str | Sequence[str],
+        step: int,
+        chains: torch.Tensor | Sequence[int],
     ) -> None:
-        """Record accepted rows: their codes, stored inputs, phase, step and chain indices."""
+        """Record accepted rows: their codes, stored inputs, phase (one for all rows, or one
+        per row), step and chain indices."""
         if codes.shape[0] == 0:
             return
         self.rows["codes"].append(codes.detach().cpu().float())
         self.rows["inputs"].append(inputs.detach().cpu().float())
-        self.rows["phase"].extend([phase] * codes.shape[0])
+        self.rows["phase"].extend([phase] * codes.shape[0] if isinstance(phase, str) else phase)
         self.rows["step"].extend([step] * codes.shape[0])
-        self.rows["chain"].extend(chains.tolist())
+        self.rows["chain"].extend(chains.tolist() if isinstance(chains, torch.Tensor) else chains)
         self.count += codes.shape[0]
 
     def tensors(self, limit: int, code_dim: int, input_shape: tuple[int, ...]) -> dict[str, Any]:

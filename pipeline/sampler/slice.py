@@ -47,7 +47,8 @@ class SliceKernel:
         self.t = torch.zeros(chains, device=device)
 
     def _rand(self, count: int) -> torch.Tensor:
-        return torch.rand(count, generator=self.rng, dtype=torch.float64).to(self.device)
+        return torch.rand(count, generator=self.rng, dtype=torch.float64,
+                          device=self.rng.device).to(self.device)
 
     def start(
         self, rows: torch.Tensor, codes: torch.Tensor, bases: torch.Tensor | None = None
@@ -58,7 +59,8 @@ class SliceKernel:
         if not len(rows):
             return
         z = self.prior.to_normal(codes)
-        noise = torch.randn(len(rows), self.nu.shape[1], generator=self.rng).to(self.device)
+        noise = torch.randn(len(rows), self.nu.shape[1], generator=self.rng,
+                            device=self.rng.device).to(self.device)
         center = torch.zeros_like(z)
         if bases is not None:
             center = project(z, bases)
@@ -104,6 +106,14 @@ class SliceKernel:
         transition there (ended = moved); the others shrink their brackets."""
         self.reject((rows & ~ok).nonzero().flatten())
         return rows & ok, rows & ok
+
+    def observe_hits(self, rows: list[int], hits: list[bool]) -> set[int]:
+        """:meth:`observe` with the chains ``rows`` and every chain's in-band flag as host
+        lists (no mask built or read back): the chains whose transition ended (and moved)."""
+        missed = [i for i in rows if not hits[i]]
+        if missed:
+            self.reject(torch.tensor(missed, dtype=torch.long, device=self.device))
+        return {i for i in rows if hits[i]}
 
     def adapt(self, ended: torch.Tensor, moved: torch.Tensor, burning: torch.Tensor) -> None:
         """Nothing to adapt (no step size)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from pipeline.models.readout import Probe, Readout
+from pipeline.models.rows import padded_call
 from pipeline.sampler.job import JobState
 from pipeline.sampler.lagrangian import in_band
 from pipeline.sampler.metrics import quality
@@ -28,7 +29,7 @@ def evaluate(
     acts, feats = [], []
     for chunk in inputs.split(batch):
         chunk = chunk.to(device)
-        a, f = readout(chunk)
+        a, f = padded_call(readout, chunk)
         acts.append(a[:, columns].cpu())
         feats.append((chunk.flatten(1) if f is None else f).cpu())
     return torch.cat(acts), torch.cat(feats)

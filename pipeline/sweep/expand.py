@@ -9,9 +9,10 @@ from omegaconf import DictConfig
 
 from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.models.readout import Readout
+from pipeline.models.speed import speed_settings
 from pipeline.models.transforms import RandomTransforms
 from pipeline.runner.job import JobSpec
-from pipeline.runner.models import Models, speed_settings
+from pipeline.runner.models import Models
 from pipeline.sampler import SamplerConfig
 from pipeline.sweep.bands import parse_bands
 from pipeline.sweep.config import JOB_SAMPLER_KEYS, to_plain

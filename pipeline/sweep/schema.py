@@ -10,7 +10,7 @@ here with no second list to keep: ``sampler`` from :class:`pipeline.sampler.Samp
 (plus ``n``, ``seed`` and ``transform``), ``cluster`` from
 :class:`pipeline.runner.ClusterSettings`, whose ``auto`` fields (``None`` in the code) read
 ``auto`` in the config; ``network`` and ``generator`` hold the device speed options of
-:func:`pipeline.runner.models.speed_settings` (``channels_last``: true, false or ``auto``;
+:func:`pipeline.models.speed.speed_settings` (``channels_last``: true, false or ``auto``;
 ``compile``), beside the network's ``options`` and G's ``kind`` with the arguments of the
 built-in generators (null where a kind does not use them). :func:`checked` applies the same
 schema to a plain dict.

@@ -1,16 +1,13 @@
-"""Jobs are handed to the actors longest first (by a guess from their relative bands), dealt
-in turns."""
+"""Jobs are handed to the actors longest first (by a guess from their relative bands)."""
 
 from __future__ import annotations
 
 import io
-from types import SimpleNamespace
 
 import pytest
 
 from pipeline.runner import ClusterSettings, Pool, SweepProgress
-from pipeline.runner.order import deal, longest_first, rarity
-from pipeline.runner.pool import _Actor, ahead
+from pipeline.runner.order import longest_first, rarity
 from pipeline.sweep import expand, to_plain
 
 
@@ -43,39 +40,3 @@ def test_the_pool_queues_the_longest_first(toy_cfg) -> None:
     with pytest.raises(RuntimeError, match="queued"):
         pool.run(jobs, SweepProgress(len(jobs), stream=io.StringIO()))
     assert [job for job, _ in pool.queue] == longest_first(jobs) != jobs
-
-
-def test_deal_gives_one_item_to_each_hand_in_turn_skipping_full_hands() -> None:
-    assert deal(range(10), [3, 3]) == [[0, 2, 4], [1, 3, 5]]  # 6..9 left over
-    assert deal(range(6), [1, 3, 9]) == [[0], [1, 3, 5], [2, 4]]
-    assert deal(range(3), [0, 0]) == [[], []] and deal([], [2]) == [[]]
-
-
-def _fake_actor(submitted: list) -> _Actor:
-    """An actor whose ``submit`` calls are recorded (no Ray)."""
-    def remote(jobs, expected=()):  # noqa: ANN001, ANN202
-        submitted.append(jobs)
-    return _Actor(SimpleNamespace(submit=SimpleNamespace(remote=remote),
-                                  collect=SimpleNamespace(remote=lambda wait: object())), None, {})
-
-
-def test_the_long_jobs_spread_over_the_actors_even_one_still_starting(toy_cfg) -> None:
-    """The first actor that joins takes every other job of the queue's front, not the longest
-    ones all: the jobs of its turns stay at the front for the actor still starting."""
-    jobs = longest_first(expand(toy_cfg("bands=relative_ladder")))  # 12 jobs, longest first
-    pool = Pool({}, ClusterSettings.from_config(to_plain(toy_cfg("cluster.jobs_per_batch=2"))[
-        "cluster"]), None, "s")
-    pool.queue.extend((job, 0) for job in jobs)
-    pool._grow = lambda: None
-    first, second = [], []
-    pool.actors[1] = _fake_actor(first)
-    pool.starting["ref"] = (None, None, 0.0)  # the second actor is still starting
-    pool._fill()
-    room = 2 + ahead(2)
-    assert first == [[jobs[i] for i in range(0, 2 * room, 2)]]
-    assert [job for job, _ in pool.queue][:room] == [jobs[i] for i in range(1, 2 * room, 2)]
-    del pool.starting["ref"]
-    pool.actors[2] = _fake_actor(second)  # it joined
-    pool._fill()
-    assert second == [[jobs[i] for i in range(1, 2 * room, 2)]]
-    assert rarity(jobs[0]) == rarity(jobs[1]) > rarity(jobs[-1])  # both got the longest kind

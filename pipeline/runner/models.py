@@ -56,7 +56,7 @@ def load_preset(
         return _factory(preset["factory"])(device=device, **options)
     if not preset.get("name"):
         raise ConfigError("set preset.name (a zoo preset such as 'faces') or preset.factory")
-    from pipeline import zoo  # the zoo pulls in torchvision: import it only when needed
+    from pipeline import zoo  # only for zoo presets (a factory preset needs none of it)
 
     try:
         return zoo.load(preset["name"], device=device, cache_dir=cache_dir, **options)

@@ -9,9 +9,8 @@ actor with free slots takes jobs that still wait (not started) on another (so ac
 together). The
 actor writes each job's samples shard itself; the driver commits the job's record once
 the shard is there. A job that failed is queued again, up to ``retries`` times, then
-recorded as failed. Jobs are handed out longest first, by a guess, and dealt to the
-actors in turns (:mod:`pipeline.runner.order`), so that short jobs, not long ones, end the
-sweep and the long ones spread over the actors.
+recorded as failed. Jobs are handed out longest first, by a guess
+(:mod:`pipeline.runner.order`), so that short jobs, not long ones, end the sweep.
 
 The pool neither hangs nor wastes: each actor runs in a placement group of its own
 (:mod:`pipeline.runner.placement`); an actor whose group Ray cannot place on a node within
@@ -39,7 +38,7 @@ from pipeline.errors import ConfigError, EnvironmentFault
 from pipeline.runner.actor import Outcome, RangeKey, Worker, relative_neurons
 from pipeline.runner.cluster import ClusterSettings, actor_shape, capacity, jobs_per_batch
 from pipeline.runner.job import JobSpec
-from pipeline.runner.order import deal, longest_first
+from pipeline.runner.order import longest_first
 from pipeline.runner.placement import PlacementGroup, placed, release, released, reserve, strategy
 from pipeline.runner.progress import SweepProgress
 from pipeline.store import ObjectSweepStore, SweepStore, job_table, worker_env
@@ -270,7 +269,11 @@ class Pool:
         queue fairly near the end; once it is empty, moving jobs that wait on one actor to
         another's free slots), keep one collect call open on each busy actor, and try to
         grow while jobs wait."""
-        self._deal()
+        room = self.settings.jobs_per_batch + ahead(self.settings.jobs_per_batch)
+        share = math.ceil(len(self.queue) / max(len(self.actors), 1))
+        for actor in self.actors.values():
+            self._hand(actor, [self.queue.popleft()
+                               for _ in range(min(room - len(actor.jobs), share)) if self.queue])
         if not self.queue:
             self._rebalance()
         for actor_id, actor in self.actors.items():
@@ -278,21 +281,6 @@ class Pool:
                 self.collecting[actor.handle.collect.remote(COLLECT_WAIT)] = actor_id
         if self.queue:
             self._grow()
-
-    def _deal(self) -> None:
-        """Hand the queue's jobs out in turns (:func:`pipeline.runner.order.deal`), each actor
-        up to ``jobs_per_batch`` + :func:`ahead` and its fair share of the queue; the actors
-        still starting keep their turns (those jobs stay at the queue's front)."""
-        room = self.settings.jobs_per_batch + ahead(self.settings.jobs_per_batch)
-        seats = len(self.actors) + len(self.starting)
-        share = math.ceil(len(self.queue) / max(seats, 1))
-        wants = [min(room - len(actor.jobs), share) for actor in self.actors.values()]
-        queued = list(self.queue)
-        hands = deal(range(len(queued)), wants + [min(room, share)] * len(self.starting))
-        dealt = {i for hand in hands[:len(wants)] for i in hand}
-        self.queue = deque(job for i, job in enumerate(queued) if i not in dealt)
-        for actor, hand in zip(self.actors.values(), hands, strict=False):
-            self._hand(actor, [queued[i] for i in hand])
 
     def _hand(self, actor: _Actor, jobs: list[Queued]) -> None:
         """Queue ``jobs`` on ``actor``; with its first jobs, the relative neurons of every

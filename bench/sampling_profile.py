@@ -4,7 +4,9 @@ Runs the device-efficiency sweep's jobs (:func:`bench.breakdown.sweep_config`: `
 output units x the 2 default relative bands, K = 10, 4 jobs per batch) through one
 in-process :class:`pipeline.runner.Worker` on one torch thread, and reports the CPU time
 of its sampling thread and of the phases' ``advance`` (acceptance, tracing, thinning,
-proposals), the batched evaluations and verification in it. By default under cProfile with
+proposals), the prior draws' map (``settle``), the batched evaluations (and in them G, f and
+E, and the backward) and verification in it; with ``--timers`` also the sampler's own time:
+the thread's, less G, f, E, the backward and verification. By default under cProfile with
 the thread's CPU clock (``time.thread_time``: other processes do not count), which also
 prints the functions with the most time of their own; ``--timers`` times the same stages
 with plain CPU-time wrappers instead (no profiler overhead); ``--syncs`` counts, per call
@@ -27,6 +29,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 import pipeline.runner.actor as actor_module
+import pipeline.sampler.batch as batch_module
 import pipeline.sampler.engine as engine_module
 from bench.breakdown import sweep_config, timers
 from pipeline.runner import Worker
@@ -38,8 +41,13 @@ STAGES = (
     (engine_module, "evaluate_batch", "evaluate_batch"),
     (engine_module, "finalize", "finalize"),
     (ExplorePhase, "advance", "advance"),
+    (engine_module, "settle", "settle"),
+    (batch_module, "_store", "G"),
+    (batch_module, "_read", "f"),
+    (torch.autograd, "grad", "backward"),
     (actor_module.Worker, "_drain", "thread"),
 )
+MODEL = ("G", "f", "backward")  # in evaluate_batch: G (and quantize), f and E, backward
 
 
 def run_jobs(preset: str, units: int, n: int) -> None:
@@ -153,6 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.preset}, {2 * args.units} jobs: sampling thread {total:.2f} CPU s")
     for name, value in seconds.items():
         print(f"  {name}: {value:.3f} s ({value / total:.1%})")
+    if all(name in seconds for name in MODEL):
+        own = total - sum(seconds[name] for name in MODEL) - seconds["finalize"]
+        print(f"  sampler's own (thread - G - f - backward - finalize): {own:.3f} s "
+              f"({own / total:.1%})")
     if stats is not None:
         stats.sort_stats("tottime").print_stats(args.top)
 

@@ -13,9 +13,9 @@ from pipeline.models.readout import Readout
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
 from pipeline.sampler.batch import evaluate_batch, row_bands
 from pipeline.sampler.diagnostics import autocorrelation
-from pipeline.sampler.draws import Draws, settle
+from pipeline.sampler.draws import DrawnCodes, Draws, settle
 from pipeline.sampler.job import JobState
-from pipeline.sampler.lagrangian import in_band
+from pipeline.sampler.lagrangian import ChainLagrangian, in_band
 from pipeline.sampler.sampleset import Collector
 from pipeline.sampler.slice import SliceKernel
 from pipeline.sampler.traces import Traces
@@ -30,12 +30,14 @@ def unit():
 
 def test_collector_takes_a_label_per_row_and_chains_as_a_list() -> None:
     collector = Collector()
-    collector.add(torch.zeros(1, 3), torch.zeros(1, 2), "seed", 0, torch.tensor([4]))
+    collector.add(torch.zeros(1, 3, requires_grad=True), torch.zeros(1, 2, dtype=torch.float64),
+                  "seed", 0, torch.tensor([4]))
     collector.add(torch.ones(3, 3), torch.ones(3, 2), ["prior", "ess", "prior"], 7, [2, 0, 5])
     out = collector.tensors(10, 3, (2,))
     assert out["phase"] == ["seed", "prior", "ess", "prior"]
     assert out["chain"].tolist() == [4, 2, 0, 5] and out["step"].tolist() == [0, 7, 7, 7]
     assert out["codes"].shape == (4, 3) and float(out["codes"][1:].min()) == 1.0
+    assert not out["codes"].requires_grad and out["inputs"].dtype == torch.float32
 
 
 @pytest.mark.parametrize("n", [5, 7, 13])
@@ -161,14 +163,11 @@ def test_band_check_once_per_batch_equals_each_jobs_own(unit) -> None:
     assert [view.hits for view in cached] == [view.hits for view in views]
 
 
-class Holder:
+class Holder(DrawnCodes):
     """A stand-in phase with waiting draws (as ``ExplorePhase``)."""
 
     def __init__(self, job: JobState, rows: int) -> None:
         self.drawn, self.codes = Draws(job), torch.full((rows, job.code_dim), -9.0)
-
-    def settle_into(self, drawn: torch.Tensor) -> None:
-        self.drawn.place(self.codes, drawn)
 
 
 @pytest.mark.parametrize("kind", ["normal", "truncated", "uniform"])
@@ -187,7 +186,10 @@ def test_draws_mapped_for_the_whole_batch_equal_each_jobs_own(kind) -> None:
     for phase, plan in zip(phases, plans, strict=True):
         for rows in plan:
             phase.drawn.add(rows)
+    lone = phases.pop()
+    assert float(lone.codes[1:].min()) > -9.0 and not lone.drawn  # read first: mapped alone
     settle([*phases, object()])
+    phases.append(lone)
     for i, (phase, plan) in enumerate(zip(phases, plans, strict=True)):
         twin = job(i)
         want = torch.full((4, 37), -9.0)
@@ -231,3 +233,22 @@ def test_readout_reads_a_dense_layers_neurons_with_one_index() -> None:
     assert torch.allclose(grad, alone, atol=1e-6)
     with pytest.raises(ConfigError, match="unit 12 is out of range"):
         Readout([dense[1], Neuron(model, "6", 12)])(x)
+
+
+def test_chain_lagrangian_keeps_its_shift_only_while_lambda_and_mu_stay() -> None:
+    """The penalty with the kept w lambda / mu and mu / 2 equals the one computed afresh,
+    after multiplier steps and restarts of some rows too."""
+    lo, hi = torch.tensor([0.2, -1.0]), torch.tensor([0.5, 1.0])
+    kept = ChainLagrangian(lo, hi, 5, 0.5, 2.0)
+    gen = torch.Generator().manual_seed(11)
+    for step in range(12):
+        acts = torch.randn(5, 2, generator=gen)
+        rows = torch.rand(5, generator=gen) < 0.6
+        fresh = ChainLagrangian(lo, hi, 5, 0.5, 2.0)
+        fresh.lam, fresh.mu = kept.lam.clone(), kept.mu.clone()
+        assert torch.equal(kept.penalty_rows(acts, rows), fresh.penalty_rows(acts, rows))
+        if step % 3 == 0:
+            kept.update_rows(acts, rows, 1.5, 50.0)
+        if step % 4 == 1:
+            kept.reset(torch.tensor([1, 3]))
+    assert float(kept.mu.max()) > 2.0 and bool((kept.lam != 0).any())

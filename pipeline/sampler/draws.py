@@ -56,10 +56,33 @@ class Settles:
         """Write the mapped draws into the phase's codes."""
 
 
+class DrawnCodes:
+    """A phase whose ``codes`` may have rows waiting for their prior draws (``drawn``):
+    reading ``codes`` writes them in first (alone); :func:`settle` writes every phase's at
+    once."""
+
+    drawn: Draws
+    _codes: torch.Tensor
+
+    @property
+    def codes(self) -> torch.Tensor:
+        """The chains' codes, with any waiting prior draws written in."""
+        if self.drawn:
+            self.drawn.settle(self._codes)
+        return self._codes
+
+    @codes.setter
+    def codes(self, codes: torch.Tensor) -> None:
+        self._codes = codes
+
+    def settle_into(self, drawn: torch.Tensor) -> None:
+        """Write the waiting prior draws, mapped (``drawn``), into the codes."""
+        self.drawn.place(self._codes, drawn)
+
+
 def settle(phases: Iterable[object]) -> None:
-    """Map the waiting draws of every phase that has some (``drawn``: an ``ExplorePhase``),
-    one ``from_normal`` call per prior for all of them, and write each into the phase's
-    codes (``settle_into``)."""
+    """Map the waiting draws of every phase that has some (a :class:`DrawnCodes`), one
+    ``from_normal`` call per prior for all of them, and write each into the phase's codes."""
     waiting: dict[int, list] = {}  # by prior (the engine's jobs share one)
     for phase in phases:
         drawn = getattr(phase, "drawn", None)

@@ -41,7 +41,7 @@ import torch
 
 from pipeline.sampler.bounce import BounceKernel
 from pipeline.sampler.diagnostics import integrated_time, summary
-from pipeline.sampler.draws import Draws
+from pipeline.sampler.draws import DrawnCodes, Draws
 from pipeline.sampler.job import Evaluation, JobState, Phase, row_index, row_mask
 from pipeline.sampler.seeds import ChainSeeds
 from pipeline.sampler.slice import SliceKernel
@@ -53,11 +53,12 @@ THIN_EVERY = 8
 MIN_RATE = 0.01
 
 
-class ExplorePhase:
+class ExplorePhase(DrawnCodes):
     """K independent chains: prior draws, seeding where needed, then slice sampling.
 
     The chains' modes and counters live in host lists (one host copy of the acceptance
-    per iteration instead of a small tensor operation per update); codes stay tensors."""
+    per iteration instead of a small tensor operation per update); codes stay tensors,
+    their prior draws mapped once per batch (:class:`~pipeline.sampler.draws.DrawnCodes`)."""
 
     wants_normals = False
 
@@ -88,22 +89,6 @@ class ExplorePhase:
         self.none: torch.Tensor | None = None  # the all-False chain mask
         self.grad_mask: torch.Tensor | None = None
 
-    @property
-    def codes(self) -> torch.Tensor:
-        """The chains' codes, with any waiting prior draws written in first (the engine
-        writes every job's at once: :func:`~pipeline.sampler.draws.settle`)."""
-        if self.drawn:
-            self.drawn.settle(self._codes)
-        return self._codes
-
-    @codes.setter
-    def codes(self, codes: torch.Tensor) -> None:
-        self._codes = codes
-
-    def settle_into(self, drawn: torch.Tensor) -> None:
-        """Write the waiting prior draws, mapped (``drawn``), into the codes."""
-        self.drawn.place(self._codes, drawn)
-
     def _seeding_rows(self) -> torch.Tensor:
         """The seeding chains (bool), kept until :meth:`advance` changes the modes (with
         none, one all-False mask kept for the job)."""
@@ -131,6 +116,8 @@ class ExplorePhase:
         """The seeding chains' penalty (their own lambda and mu; no diversity term), plus
         the kernel's (the bounce kernel's out-of-band midpoints, rows disjoint)."""
         penalty = self.seeds.lagrangian.penalty_rows(acts, self._seeding_rows())
+        if isinstance(self.kernel, SliceKernel):  # (no gradient rows: nothing to add)
+            return penalty
         return penalty + self.kernel.loss(acts, self.job.width)
 
     def advance(self, view: Evaluation) -> Phase | None:

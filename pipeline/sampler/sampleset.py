@@ -91,8 +91,8 @@ class Collector:
         per row), step and chain indices."""
         if codes.shape[0] == 0:
             return
-        self.rows["codes"].append(codes.detach().cpu().float())
-        self.rows["inputs"].append(inputs.detach().cpu().float())
+        self.rows["codes"].append(_host(codes))
+        self.rows["inputs"].append(_host(inputs))
         self.rows["phase"].extend([phase] * codes.shape[0] if isinstance(phase, str) else phase)
         self.rows["step"].extend([step] * codes.shape[0])
         self.rows["chain"].extend(chains.tolist() if isinstance(chains, torch.Tensor) else chains)
@@ -113,3 +113,9 @@ class Collector:
             out[k] = torch.tensor(self.rows[k][:limit], dtype=torch.long)
         out["phase"] = self.rows["phase"][:limit]
         return out
+
+
+def _host(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as float32 on the CPU, without autograd history (itself if it is already)."""
+    plain = x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad
+    return x if plain else x.detach().cpu().float()

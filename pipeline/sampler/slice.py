@@ -77,9 +77,10 @@ class SliceKernel:
         t = self.t[rows]
         lo = torch.where(t < 0, t, self.lo[rows])
         hi = torch.where(t >= 0, t, self.hi[rows])
-        draw = lo + (hi - lo) * self._rand(len(rows)).float()
+        width = hi - lo
+        draw = lo + width * self._rand(len(rows)).float()
         self.lo[rows], self.hi[rows] = lo, hi
-        self.t[rows] = torch.where(hi - lo < COLLAPSED, torch.zeros_like(draw), draw)
+        self.t[rows] = torch.where(width < COLLAPSED, 0.0, draw)
 
     def normal_proposals(self) -> torch.Tensor:
         """The proposals in normal coordinates: center + z cos t + nu sin t."""

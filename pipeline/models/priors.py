@@ -13,6 +13,7 @@ it explores it by elliptical slice sampling in z.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -74,8 +75,10 @@ class Prior:
             return torch.ones(codes.shape[0], dtype=torch.bool, device=codes.device)
         return ((codes >= self.low) & (codes <= self.high)).all(dim=1)
 
+    @functools.cached_property
     def _cdf_box(self) -> tuple[float, float]:
-        """Phi(low / scale), Phi(high / scale): the truncated normal's box in probability."""
+        """Phi(low / scale), Phi(high / scale): the truncated normal's box in probability
+        (computed once per prior: the sampler maps draws through it every iteration)."""
         box = torch.tensor([self.low, self.high], dtype=torch.float64) / self.scale
         lo, hi = torch.special.ndtr(box).tolist()
         return lo, hi
@@ -89,7 +92,7 @@ class Prior:
         if self.kind == "uniform":
             codes = self.low + (self.high - self.low) * p
         else:
-            lo, hi = self._cdf_box()
+            lo, hi = self._cdf_box
             q = (lo + (hi - lo) * p).clamp(1e-300, 1 - 1e-16)
             codes = torch.special.ndtri(q) * self.scale
         return codes.clamp(self.low, self.high).to(z.dtype)
@@ -102,7 +105,7 @@ class Prior:
         if self.kind == "uniform":
             p = (c - self.low) / (self.high - self.low)
         else:
-            lo, hi = self._cdf_box()
+            lo, hi = self._cdf_box
             p = (torch.special.ndtr(c / self.scale) - lo) / (hi - lo)
         return torch.special.ndtri(p.clamp(1e-16, 1 - 1e-16)).to(codes.dtype)
 

@@ -152,7 +152,8 @@ def counted() -> Iterator[dict[str, float]]:
 
     actor_module.Worker._drain = timed
     batch_module._plain = counting(plain, "plain", lambda g, r, codes, q: int(codes.shape[0]))
-    batch_module._backward = counting(backward, "grad", lambda *a: int(len(a[5][1])))
+    batch_module._backward = counting(  # its 7th argument: (plain rows, gradient rows)
+        backward, "grad", lambda *a: int(len(a[6][1])))
     try:
         yield tally
     finally:

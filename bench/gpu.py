@@ -106,7 +106,7 @@ def quantile_bands(
     preset: zoo.Preset, units: int, device: torch.device
 ) -> list[tuple[float, float]]:
     """The 75-95% quantiles of the first ``units`` logits over 256 codes from G's prior."""
-    codes = gm._codes(preset, 256, device)
+    codes = gm.prior_codes(preset, 256, device)
     outs = [preset.network(preset.preprocess(preset.generator(c))) for c in codes.split(64)]
     q = torch.quantile(torch.cat(outs)[:, :units].float().cpu(), torch.tensor([0.75, 0.95]),
                        dim=0)

@@ -81,7 +81,7 @@ def set_layout(preset: zoo.Preset, channels_last: bool) -> None:
             module.to(memory_format=fmt)
 
 
-def _codes(preset: zoo.Preset, rows: int, device: torch.device) -> torch.Tensor:
+def prior_codes(preset: zoo.Preset, rows: int, device: torch.device) -> torch.Tensor:
     """``rows`` codes drawn from G's prior on ``device``."""
     prior = preset.generator.prior
     z = torch.randn(rows, preset.generator.code_dim, device=device)
@@ -94,7 +94,7 @@ def bare_pass(preset: zoo.Preset, rows: int, device: torch.device, *, backward: 
     the forward alone under ``no_grad``), after two warm-ups."""
     network = network or preset.network
     preprocess = preset.preprocess or (lambda v: v)
-    codes = _codes(preset, rows, device)
+    codes = prior_codes(preset, rows, device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     times = []
     for _ in range(repeats + 2):  # repeats=-1: one call, to plan the shapes

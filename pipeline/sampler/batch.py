@@ -141,14 +141,14 @@ def evaluate_batch(
     finite = torch.isfinite(acts).all(dim=1) & torch.isfinite(feats).all(dim=1)
     for grad in grads:
         finite &= torch.isfinite(grad).all(dim=1)
-    if not bool(finite.all()):
+    bands = bands or row_bands(batch, sizes)
+    own = acts.gather(1, bands.index)  # a non-finite row is not ok, whatever it compares to
+    ok = ((own >= bands.lo) & (own <= bands.hi)).all(dim=1) & finite
+    hits, finite_rows = torch.stack((ok, finite)).tolist()  # the batch's one read to the host
+    if not all(finite_rows):
         acts = torch.where(finite[:, None], acts, torch.zeros_like(acts))
         feats = torch.where(finite[:, None], feats, torch.zeros_like(feats))
         grads = [torch.where(finite[:, None], g, torch.zeros_like(g)) for g in grads]
-    bands = bands or row_bands(batch, sizes)
-    own = acts.gather(1, bands.index)
-    ok = ((own >= bands.lo) & (own <= bands.hi)).all(dim=1) & finite
-    hits, finite_rows = torch.stack((ok, finite)).tolist()
     parts = [(grads[0], feats, stored, finite, ok)]
     if len(batch) > 1:
         parts = list(zip(*(t.split(sizes) for t in parts[0]), strict=True))

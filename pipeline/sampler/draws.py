@@ -32,9 +32,7 @@ class Draws:
     def add(self, rows: list[int]) -> None:
         """Draw for ``rows`` now (normal draws from the job's stream, as ``draw_codes``)."""
         self.rows += rows
-        stream = self.job.draws
-        self.normals.append(torch.randn(len(rows), self.job.code_dim, generator=stream,
-                                        device=stream.device))
+        self.normals.append(self.job.randn(len(rows), self.job.code_dim))
 
     def place(self, codes: torch.Tensor, drawn: torch.Tensor) -> None:
         """Write the mapped draws ``drawn`` (in the order added) into their rows of
@@ -45,15 +43,6 @@ class Draws:
     def settle(self, codes: torch.Tensor) -> None:
         """Map this job's waiting draws alone and write them into ``codes``."""
         self.place(codes, self.job.prior.from_normal(_cat(self.normals)))
-
-
-class Settles:
-    """What :func:`settle` needs of a phase: its waiting draws and its codes."""
-
-    drawn: Draws
-
-    def settle_into(self, drawn: torch.Tensor) -> None:
-        """Write the mapped draws into the phase's codes."""
 
 
 class DrawnCodes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -15,6 +17,7 @@ from pipeline.sampler.batch import evaluate_batch, row_bands
 from pipeline.sampler.diagnostics import autocorrelation
 from pipeline.sampler.draws import DrawnCodes, Draws, settle
 from pipeline.sampler.job import JobState
+from pipeline.sampler.kernel import Kernel
 from pipeline.sampler.lagrangian import ChainLagrangian, in_band
 from pipeline.sampler.sampleset import Collector
 from pipeline.sampler.slice import SliceKernel
@@ -89,7 +92,8 @@ def test_pooled_autocorrelation_equals_the_per_chain_sums_bit_for_bit() -> None:
 
 
 def test_slice_kernel_observed_from_host_lists_equals_the_mask_path() -> None:
-    """``observe_hits`` (rows and flags as lists) moves the kernel as ``observe`` (masks)."""
+    """The slice kernel's ``observed`` (rows and flags as host lists) moves the kernel as the
+    shared mask path (``Kernel.observed`` over ``observe``) does."""
     prior = Prior("normal", 1.0)
     kernels = []
     for _ in range(2):
@@ -102,9 +106,11 @@ def test_slice_kernel_observed_from_host_lists_equals_the_mask_path() -> None:
         ok = torch.rand(6, generator=gen) < 0.3
         mask = torch.zeros(6, dtype=torch.bool)
         mask[rows] = True
-        ended, moved = kernels[0].observe(mask, ok, None, torch.zeros(1), torch.ones(1))
-        assert torch.equal(ended, moved)
-        assert kernels[1].observe_hits(rows, ok.tolist()) == set(ended.nonzero().flatten().tolist())
+        view = SimpleNamespace(ok=ok)
+        bands = torch.zeros(1), torch.ones(1)
+        ended, moved = Kernel.observed(kernels[0], rows, view, ok.tolist(), *bands, [0] * 6)
+        assert ended == moved == set(torch.tensor(rows)[ok[rows]].tolist())
+        assert kernels[1].observed(rows, view, ok.tolist(), *bands, [0] * 6) == (ended, moved)
         for name in ("lo", "hi", "t"):
             assert torch.equal(getattr(kernels[0], name), getattr(kernels[1], name))
 

@@ -36,6 +36,7 @@ import torch
 
 from pipeline.models.priors import Prior
 from pipeline.sampler.job import Evaluation
+from pipeline.sampler.kernel import Kernel
 
 IDLE, MID, GRAD, END = 0, 1, 2, 3
 TARGET_OUT = 0.3  # the share of midpoints out of band that burn-in steers the step to
@@ -43,7 +44,7 @@ JITTER = 0.2  # h and the total time are drawn from their value times U(1 - J, 1
 MAX_STEPS = 200
 
 
-class BounceKernel:
+class BounceKernel(Kernel):
     """Per-chain trajectories of reflective elliptical HMC for ``chains`` chains of ``dim``."""
 
     adaptive = True  # every chain runs a burn-in (its step adapts), even from a prior draw

@@ -72,7 +72,7 @@ class ExplorePhase(DrawnCodes):
         self.state = self.codes.clone()
         self.indep_left = [0] * k
         self.indep: int | None = None
-        self.draws = [0, 0]  # prior draws before exploring: made, in band
+        self.prior_draws = [0, 0]  # first draws and independence proposals: made, in band
         self.seeds = ChainSeeds(job, k, self.codes)
         self.kernel = _kernel(job, self.codes.device)
         self.label = "bounce" if cfg.kernel == "bounce" else "ess"
@@ -106,17 +106,16 @@ class ExplorePhase(DrawnCodes):
         :meth:`advance`, the only place modes and kernel states change; the slice kernel
         never asks)."""
         if self.grad_mask is None:
-            seeding = self._seeding_rows()
-            plain = isinstance(self.kernel, SliceKernel)
-            self.grad_mask = seeding if plain else seeding | self.kernel.grad_rows().to(
-                self.codes.device)
+            self.grad_mask = self._seeding_rows()
+            if self.kernel.wants_gradients:
+                self.grad_mask = self.grad_mask | self.kernel.grad_rows().to(self.codes.device)
         return self.grad_mask
 
     def loss(self, codes: torch.Tensor, acts: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """The seeding chains' penalty (their own lambda and mu; no diversity term), plus
         the kernel's (the bounce kernel's out-of-band midpoints, rows disjoint)."""
         penalty = self.seeds.lagrangian.penalty_rows(acts, self._seeding_rows())
-        if isinstance(self.kernel, SliceKernel):  # (no gradient rows: nothing to add)
+        if not self.kernel.wants_gradients:  # (no gradient rows: nothing to add)
             return penalty
         return penalty + self.kernel.loss(acts, self.job.width)
 
@@ -125,7 +124,7 @@ class ExplorePhase(DrawnCodes):
         job = self.job
         self.seeding_mask = self.grad_mask = None
         job.track_best(view.acts, view.finite)
-        ok, hits, finite = view.ok, view.hits, view.finite_rows
+        hits, finite = view.hits, view.finite_rows
         job.counts["reset"] += finite.count(False)  # rejected like any miss
         self.ever_in_band |= any(hits)
         rows: dict[int, list[int]] = {FRESH: [], SEEDING: [], EXPLORING: []}
@@ -139,7 +138,7 @@ class ExplorePhase(DrawnCodes):
             self._fresh(view, hits, rows[FRESH])
         if rows[SEEDING]:
             self._seeding(view, hits, finite, rows[SEEDING])
-        self._exploring(view, ok, hits, rows[EXPLORING])
+        self._exploring(view, hits, rows[EXPLORING])
         self._flush()
         self._adapt_thin()
         if self._finished():
@@ -165,8 +164,8 @@ class ExplorePhase(DrawnCodes):
         """Prior draws: in band -> an exact sample, explore; else draw again, or seed."""
         job = self.job
         hit = [i for i in rows if hits[i]]
-        self.draws[0] += len(rows)
-        self.draws[1] += len(hit)
+        self.prior_draws[0] += len(rows)
+        self.prior_draws[1] += len(hit)
         self._begin(view, hit, exact=True)
         miss = [i for i in rows if not hits[i]]
         again = [i for i in miss if self.tries[i] < job.config.prior_tries]
@@ -199,9 +198,7 @@ class ExplorePhase(DrawnCodes):
             for i in restart:
                 self.mode[i], self.tries[i] = FRESH, job.config.prior_tries
 
-    def _exploring(
-        self, view: Evaluation, ok: torch.Tensor, hits: list[bool], rows: list[int]
-    ) -> None:
+    def _exploring(self, view: Evaluation, hits: list[bool], rows: list[int]) -> None:
         """An independence proposal in band completes a transition, a missed one uses up one
         try (the last starts the kernel); the kernel says which of its chains ended their
         transition and which of those moved (the others stay at their state)."""
@@ -210,11 +207,11 @@ class ExplorePhase(DrawnCodes):
             return
         self.job.counts["tried"] += len(rows)
         drawing = [i for i in rows if self.indep_left[i] > 0]
-        ended, moved = self._observe(view, ok, hits, [i for i in rows if not self.indep_left[i]])
+        ended, moved = self._observe(view, hits, [i for i in rows if not self.indep_left[i]])
         exact = [i for i in drawing if hits[i]]
         if drawing:
-            self.draws[0] += len(drawing)
-            self.draws[1] += len(exact)
+            self.prior_draws[0] += len(drawing)
+            self.prior_draws[1] += len(exact)
             missed = [i for i in drawing if not hits[i]]
             for i in missed:
                 self.indep_left[i] -= 1
@@ -233,27 +230,18 @@ class ExplorePhase(DrawnCodes):
         self._next_transition(done)
 
     def _observe(
-        self, view: Evaluation, ok: torch.Tensor, hits: list[bool], rows: list[int]
+        self, view: Evaluation, hits: list[bool], rows: list[int]
     ) -> tuple[set[int], set[int]]:
         """The kernel's chains ``rows`` after their evaluation: those whose transition ended,
-        and those of them that moved (a kernel with no rows has nothing to observe; the
-        slice kernel's are its hits, known on the host)."""
+        and those of them that moved (a kernel with no rows has nothing to observe)."""
         if not rows:
             return set(), set()
-        if isinstance(self.kernel, SliceKernel):
-            ended = self.kernel.observe_hits(rows, hits)
-            return ended, ended
-        ended, moved = self.kernel.observe(row_mask(rows, self.codes), ok, view, self.job.lo,
-                                           self.job.hi)
-        if self.kernel.adaptive:  # (the slice kernel has no step to adapt)
-            self.kernel.adapt(ended, moved, torch.tensor(self.burn, device=ended.device) > 0)
-        ended_now, moved_now = torch.stack((ended, moved)).tolist()
-        return {i for i in rows if ended_now[i]}, {i for i in rows if moved_now[i]}
+        return self.kernel.observed(rows, view, hits, self.job.lo, self.job.hi, self.burn)
 
     def _independence_tries(self) -> int:
         """r = ceil(2 / q-hat), q-hat the share of all prior draws so far (the chains' first
         draws and the independence proposals) in band; 0 where q-hat < 1%."""
-        made, hits = self.draws
+        made, hits = self.prior_draws
         rate = hits / made if made else 0.0
         use = self.job.config.independence and rate >= MIN_RATE
         self.indep = math.ceil(2 / rate) if use else 0
@@ -373,11 +361,12 @@ class ExplorePhase(DrawnCodes):
         """Diagnostics of the kept samples and the transitions into the job's stats."""
         kept = [torch.stack(k) for k in self.kept if k]
         whole = summary(self.trace.chains())
+        made, hits = self.prior_draws
         self.job.diagnostics = {
             **summary(kept),
             "thin": self.thin,
             "independence_tries": self.indep,
-            "prior_rate": self.draws[1] / self.draws[0] if self.draws[0] else None,
+            "prior_rate": hits / made if made else None,
             "iat_transitions": whole["iat"],
             "transitions": self.trace.total(),
             "chains_exploring": self.mode.count(EXPLORING),

@@ -26,14 +26,16 @@ import math
 import torch
 
 from pipeline.models.priors import Prior
+from pipeline.sampler.kernel import Kernel
 
 COLLAPSED = 1e-9
 
 
-class SliceKernel:
+class SliceKernel(Kernel):
     """Per-chain ellipses, brackets and proposals for ``chains`` chains of dimension ``dim``."""
 
     adaptive = False  # no step size: a chain from an exact prior draw needs no burn-in
+    wants_gradients = False  # forward passes only
 
     def __init__(
         self, prior: Prior, chains: int, dim: int, rng: torch.Generator, device: torch.device
@@ -91,14 +93,6 @@ class SliceKernel:
         """The codes to evaluate: T(center + z cos t + nu sin t) for every chain."""
         return self.prior.from_normal(self.normal_proposals())
 
-    def grad_rows(self) -> torch.Tensor:
-        """Slice sampling needs no gradient."""
-        return torch.zeros(self.t.shape[0], dtype=torch.bool, device=self.device)
-
-    def loss(self, acts: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
-        """No gradient rows, no loss."""
-        return acts.new_zeros(())
-
     def observe(
         self, rows: torch.Tensor, ok: torch.Tensor, view: object, lo: torch.Tensor,
         hi: torch.Tensor,
@@ -108,16 +102,17 @@ class SliceKernel:
         self.reject((rows & ~ok).nonzero().flatten())
         return rows & ok, rows & ok
 
-    def observe_hits(self, rows: list[int], hits: list[bool]) -> set[int]:
-        """:meth:`observe` with the chains ``rows`` and every chain's in-band flag as host
-        lists (no mask built or read back): the chains whose transition ended (and moved)."""
+    def observed(
+        self, rows: list[int], view: object, hits: list[bool], lo: torch.Tensor,
+        hi: torch.Tensor, burn: list[int],
+    ) -> tuple[set[int], set[int]]:
+        """:meth:`observe` from the host lists alone (no mask built or read back): the chains
+        of ``rows`` in band end their transition there (ended = moved)."""
         missed = [i for i in rows if not hits[i]]
         if missed:
             self.reject(torch.tensor(missed, dtype=torch.long, device=self.device))
-        return {i for i in rows if hits[i]}
-
-    def adapt(self, ended: torch.Tensor, moved: torch.Tensor, burning: torch.Tensor) -> None:
-        """Nothing to adapt (no step size)."""
+        ended = {i for i in rows if hits[i]}
+        return ended, ended
 
 
 def project(x: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,7 @@ import torch
 from pipeline.models.priors import Prior
 from pipeline.sampler.explore import ExplorePhase
 from pipeline.sampler.job import Evaluation, JobState
+from pipeline.sampler.kernel import Kernel
 from pipeline.sampler.slice import SliceKernel
 
 FULL_EVERY = 5
@@ -118,7 +119,7 @@ class LineSlice:
         return False
 
 
-class SubspaceKernel:
+class SubspaceKernel(Kernel):
     """Per-chain bases, the complement ellipse and the line slice (see the module doc).
 
     Before each :meth:`start` the phase sets ``burning`` (per chain: in burn-in, so the
@@ -192,9 +193,6 @@ class SubspaceKernel:
         self._reject((rows & ~ok).nonzero().flatten())
         ended = self._accept((rows & ok).nonzero().flatten(), view)
         return ended, ended
-
-    def adapt(self, ended: torch.Tensor, moved: torch.Tensor, burning: torch.Tensor) -> None:
-        """Nothing here: the basis and width adapt at :meth:`start` and in the lines."""
 
     @property
     def counts(self) -> dict[str, float]:

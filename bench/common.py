@@ -32,6 +32,23 @@ def observed(generator: nn.Module, f: Callable, n: int = 256, seed: int = 0) -> 
     return torch.cat([f(generator(chunk)) for chunk in codes.split(64)])
 
 
+def bare_pass(generator: Callable, network: Callable, preprocess: Callable | None,
+              codes: torch.Tensor, backward: bool) -> None:
+    """One pass of the bare cost a sampler's evaluation is measured against: ``codes`` -> G
+    -> (``preprocess``) -> network, under ``torch.no_grad`` (a forward-only row), or with
+    autograd and the gradient of the first output's sum back to the codes (a gradient row).
+    The benchmarks time it with their own clock (CPU thread time on a CPU actor's layout,
+    wall time with device syncs on a GPU)."""
+    preprocess = preprocess or (lambda v: v)
+    if not backward:
+        with torch.no_grad():
+            network(preprocess(generator(codes)))
+        return
+    x = codes.clone().requires_grad_(True)
+    out = network(preprocess(generator(x)))
+    torch.autograd.grad(out[:, 0].float().sum(), x)
+
+
 def quantile_band(values: torch.Tensor, lo: float, hi: float) -> tuple[float, float]:
     """The band between two quantiles of observed activations, rounded to 2 decimals."""
     q = torch.quantile(values.float(), torch.tensor([lo, hi])).tolist()

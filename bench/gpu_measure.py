@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 import pipeline.sampler.engine as engine
+from bench import common
 from pipeline import zoo
 from pipeline.models.rows import CHUNK, MIN_ROWS
 from pipeline.models.speed import speed_up
@@ -88,23 +89,19 @@ def prior_codes(preset: zoo.Preset, rows: int, device: torch.device) -> torch.Te
     return prior.from_normal(z) if not prior.gaussian else z * prior.scale
 
 
-def bare_pass(preset: zoo.Preset, rows: int, device: torch.device, *, backward: bool = True,
+def pass_seconds(preset: zoo.Preset, rows: int, device: torch.device, *, backward: bool = True,
               bf16: bool = False, repeats: int = 8, network: Callable | None = None) -> float:
     """Median seconds of one pass over ``rows`` codes (forward + gradient to the codes, or
     the forward alone under ``no_grad``), after two warm-ups."""
-    network = network or preset.network
-    preprocess = preset.preprocess or (lambda v: v)
     codes = prior_codes(preset, rows, device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     times = []
     for _ in range(repeats + 2):  # repeats=-1: one call, to plan the shapes
-        x = codes.clone().requires_grad_(backward)
         sync(device)
         start = time.perf_counter()
-        with autocast, (nullcontext() if backward else torch.no_grad()):
-            out = network(preprocess(preset.generator(x)))
-            if backward:
-                torch.autograd.grad(out[:, 0].float().sum(), x)
+        with autocast:
+            common.bare_pass(preset.generator, network or preset.network, preset.preprocess,
+                             codes, backward)
         sync(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times[2:]) if repeats > 0 else times[-1]
@@ -126,7 +123,7 @@ def bare_rows(preset: zoo.Preset, rows: int, device: torch.device) -> list[dict[
     for name, channels_last, bf16, backward in VARIANTS:
         set_layout(preset, channels_last)
         try:
-            seconds, error = bare_pass(preset, rows, device, backward=backward, bf16=bf16), None
+            seconds, error = pass_seconds(preset, rows, device, backward=backward, bf16=bf16), None
         except torch.OutOfMemoryError:
             seconds, error = None, "out of memory"
             torch.cuda.empty_cache()
@@ -146,7 +143,7 @@ def warm(preset: zoo.Preset, device: torch.device, bf16: bool = False, most: int
     size = MIN_ROWS
     while size <= most:
         for backward in (False, True):
-            bare_pass(preset, size, device, backward=backward, bf16=bf16, repeats=-1)
+            pass_seconds(preset, size, device, backward=backward, bf16=bf16, repeats=-1)
         size *= 2
     return time.perf_counter() - start
 
@@ -156,10 +153,10 @@ def compile_probe(preset: zoo.Preset, rows: int, device: torch.device) -> dict[s
     against the plain network's, at ``rows`` rows."""
     network = speed_up(copy.deepcopy(preset.network), compile=True, device=device)
     start = time.perf_counter()
-    bare_pass(preset, rows, device, repeats=1, network=network)
+    pass_seconds(preset, rows, device, repeats=1, network=network)
     first = time.perf_counter() - start
-    seconds = bare_pass(preset, rows, device, network=network)
-    plain = bare_pass(preset, rows, device)
+    seconds = pass_seconds(preset, rows, device, network=network)
+    plain = pass_seconds(preset, rows, device)
     return {"kind": "compile", "preset": preset.name, "rows": rows, "first_seconds": first,
             "seconds": seconds, "plain_seconds": plain, "speed_up": plain / seconds}
 

@@ -55,7 +55,7 @@ import torch
 from omegaconf import DictConfig
 
 from bench import timeline
-from bench.common import observed, quantile_band
+from bench.common import bare_pass, observed, quantile_band
 from pipeline import zoo
 from pipeline.models.speed import apply_speed
 from pipeline.sampler import Problem, SamplerConfig, sample_problems
@@ -146,17 +146,11 @@ def bare_pass_seconds(
                     torch.device("cpu"), group)
     plain, both = [], []
     codes = torch.randn(rows, preset.generator.code_dim, generator=torch.Generator().manual_seed(0))
-    preprocess = preset.preprocess or (lambda x: x)
     for _ in range(repeats):
-        start = clock()
-        with torch.no_grad():
-            preset.network(preprocess(preset.generator(codes)))
-        plain.append(clock() - start)
-        x = codes.clone().requires_grad_(True)
-        start = clock()
-        out = preset.network(preprocess(preset.generator(x)))
-        torch.autograd.grad(out[:, 0].sum(), x)
-        both.append(clock() - start)
+        for backward, into in ((False, plain), (True, both)):
+            start = clock()
+            bare_pass(preset.generator, preset.network, preset.preprocess, codes, backward)
+            into.append(clock() - start)
     return plain, both
 
 

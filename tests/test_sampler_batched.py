@@ -241,9 +241,9 @@ def test_readout_reads_a_dense_layers_neurons_with_one_index() -> None:
         Readout([dense[1], Neuron(model, "6", 12)])(x)
 
 
-def test_chain_lagrangian_keeps_its_shift_only_while_lambda_and_mu_stay() -> None:
-    """The penalty with the kept w lambda / mu and mu / 2 equals the one computed afresh,
-    after multiplier steps and restarts of some rows too."""
+def test_chain_lagrangian_penalty_depends_only_on_lambda_and_mu() -> None:
+    """The penalty of a Lagrangian after multiplier steps and restarts of some rows equals
+    that of a fresh one given the same lambda and mu."""
     lo, hi = torch.tensor([0.2, -1.0]), torch.tensor([0.5, 1.0])
     kept = ChainLagrangian(lo, hi, 5, 0.5, 2.0)
     gen = torch.Generator().manual_seed(11)

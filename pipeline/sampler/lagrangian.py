@@ -64,12 +64,8 @@ class AugmentedLagrangian:
         The s-step minimises L over s exactly, so s is held constant in the gradient
         (envelope theorem): the gradient acts only where the slack is clipped.
         """
-        slack = (acts.detach() - self._shift()).clamp(self.box_lo, self.box_hi)
+        slack = (acts.detach() - self.width * self.lam / self.mu).clamp(self.box_lo, self.box_hi)
         return (acts - slack) / self.width
-
-    def _shift(self) -> torch.Tensor:
-        """w lambda / mu: where the s-step puts the slack below the activation."""
-        return self.width * self.lam / self.mu
 
     def penalty(self, acts: torch.Tensor) -> torch.Tensor:
         """- sum lambda c + mu/2 sum c^2 (a scalar)."""
@@ -92,21 +88,11 @@ class ChainLagrangian(AugmentedLagrangian):
         super().__init__(lo, hi, chains, box_fraction, mu)
         self.mu0 = float(mu)
         self.mu = torch.full((chains, 1), self.mu0, device=lo.device, dtype=lo.dtype)
-        # w lambda / mu and mu / 2, kept until lambda or mu change (the same values)
-        self.kept: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def _kept(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.kept is None:
-            self.kept = super()._shift(), 0.5 * self.mu
-        return self.kept
-
-    def _shift(self) -> torch.Tensor:
-        return self._kept()[0]
 
     def penalty_rows(self, acts: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """- sum lambda c + mu/2 sum c^2 over the chains where ``rows`` (bool) is True."""
         c = self.residual(acts)
-        terms = -(self.lam * c) + self._kept()[1] * c * c
+        terms = -(self.lam * c) + 0.5 * self.mu * c * c
         return (terms * rows[:, None]).sum()
 
     def update_rows(
@@ -116,9 +102,7 @@ class ChainLagrangian(AugmentedLagrangian):
         step = self.mu * self.residual(acts.detach())
         self.lam[rows] = self.lam[rows] - step[rows]
         self.mu[rows] = (self.mu[rows] * growth).clamp(max=mu_max)
-        self.kept = None
 
     def reset(self, rows: torch.Tensor) -> None:
         """Restart ``rows``: lambda = 0, mu = mu0."""
         self.lam[rows], self.mu[rows] = 0.0, self.mu0
-        self.kept = None
